@@ -1,0 +1,30 @@
+# pipechaos — every target installs what it needs through the Go module proxy.
+GO      ?= go
+PKGS    ?= ./...
+export GOFLAGS := -buildvcs=false
+
+.PHONY: all demo test test-embedded test-containers bench lint images tools clean
+
+all: lint test
+
+## demo: run one scenario on the embedded backend and print where its report is.
+demo:
+	$(GO) run ./cmd/pipechaos run broker-crash --report out/demo
+
+## test: the whole suite with the race detector (embedded backend).
+test: lint test-embedded
+
+test-embedded:
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+## bench: the speed and memory benchmarks (P1 sink vs raw consume, P2 checker).
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m $(PKGS)
+
+## lint: gofmt and go vet.
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+clean:
+	rm -rf out
