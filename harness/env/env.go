@@ -101,6 +101,10 @@ type Registry interface {
 	URL() string
 	// Faults controls the registry's fault layer.
 	Faults() HTTPFaults
+	// Stop makes the registry unreachable (connections refused); Start
+	// brings it back on the same address with its schemas.
+	Stop(ctx context.Context) error
+	Start(ctx context.Context) error
 }
 
 // Store is the S3-compatible object store.
