@@ -89,12 +89,18 @@ type History struct {
 	mu     sync.Mutex
 	start  time.Time
 	events []Event
+	counts map[countKey]int
 	now    func() time.Time
+}
+
+type countKey struct {
+	t Type
+	o Outcome
 }
 
 // New returns an empty history whose clock starts now.
 func New() *History {
-	return &History{start: time.Now(), now: time.Now}
+	return &History{start: time.Now(), now: time.Now, counts: map[countKey]int{}}
 }
 
 // Start is when the history began.
@@ -110,6 +116,10 @@ func (h *History) Append(e Event) Event {
 		e.At = h.now()
 	}
 	h.events = append(h.events, e)
+	h.counts[countKey{e.Type, ""}]++
+	if e.Outcome != "" {
+		h.counts[countKey{e.Type, e.Outcome}]++
+	}
 	return e
 }
 
@@ -208,4 +218,12 @@ func Faults(events []Event) []FaultSpan {
 	}
 	sort.SliceStable(spans, func(i, j int) bool { return spans[i].Started.Before(spans[j].Started) })
 	return spans
+}
+
+// Count is the number of events of type t (and, if o is not empty, with
+// outcome o). It is cheap enough to poll: counts are kept as events arrive.
+func (h *History) Count(t Type, o Outcome) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.counts[countKey{t, o}]
 }
