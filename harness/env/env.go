@@ -158,12 +158,12 @@ type HTTPFault struct {
 
 // HTTPStats counts requests through a fault layer.
 type HTTPStats struct {
-	Requests     int64            `json:"requests"`
-	ByMethod     map[string]int64 `json:"by_method"`
-	Faulted      int64            `json:"faulted"`
-	BytesIn      int64            `json:"bytes_in"`  // request bodies
-	BytesOut     int64            `json:"bytes_out"` // response bodies
-	Errors5xx    int64            `json:"errors_5xx"`
+	Requests  int64            `json:"requests"`
+	ByMethod  map[string]int64 `json:"by_method"`
+	Faulted   int64            `json:"faulted"`
+	BytesIn   int64            `json:"bytes_in"`  // request bodies
+	BytesOut  int64            `json:"bytes_out"` // response bodies
+	Errors5xx int64            `json:"errors_5xx"`
 }
 
 // ClientOpts are the fault-friendly franz-go settings every region client
