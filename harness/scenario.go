@@ -1,0 +1,271 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math/rand"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pipechaos/pipechaos/harness/checker"
+	"github.com/pipechaos/pipechaos/harness/env"
+	"github.com/pipechaos/pipechaos/harness/history"
+)
+
+// Variant selects which implementation of the system under test a scenario
+// runs: the fixed connector or the buggy one carrying the incident's defect.
+type Variant string
+
+const (
+	Fixed Variant = "fixed"
+	Buggy Variant = "buggy"
+)
+
+// ParseVariant accepts "fixed" or "buggy".
+func ParseVariant(s string) (Variant, error) {
+	switch Variant(s) {
+	case Fixed, Buggy:
+		return Variant(s), nil
+	}
+	return "", fmt.Errorf("unknown variant %q: use %q or %q", s, Fixed, Buggy)
+}
+
+// BugPrefix starts every failure message: a failed check on a run is a
+// reproduced bug, whichever variant ran.
+const BugPrefix = "BUG REPRODUCED: "
+
+// Scenario is one incident made reproducible.
+type Scenario struct {
+	// Name is the catalogue key, e.g. "null-headers".
+	Name string
+	// Incident is the section of INCIDENTS.md it reproduces (0: none).
+	Incident int
+	// Title is the one-line story.
+	Title string
+	// Story tells the incident: symptom, root cause, fix.
+	Story string
+	// Fault is what the scenario injects.
+	Fault string
+	// Checks is what it asserts, for both variants.
+	Checks string
+	// Variants it runs; default both.
+	Variants []Variant
+	// Budget bounds one run; default 30s.
+	Budget time.Duration
+	// Run performs the scenario. It reports what it finds from the data on
+	// r (r.Check, r.Violation); it returns an error only when the run could
+	// not be performed at all (setup failed, fault unsupported).
+	Run func(ctx context.Context, r *Run) error
+}
+
+// HasVariant reports whether s runs v.
+func (s *Scenario) HasVariant(v Variant) bool {
+	if len(s.Variants) == 0 {
+		return true
+	}
+	for _, x := range s.Variants {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Run is one execution of a scenario: its inputs and what it found.
+type Run struct {
+	Scenario *Scenario
+	Variant  Variant
+	Seed     int64
+	Env      env.Environment
+	History  *history.History
+
+	logf func(format string, args ...any)
+	rng  *rand.Rand
+
+	mu         sync.Mutex
+	check      *checker.Result
+	violations []string
+	metrics    map[string]float64
+}
+
+// Rand is the run's random source, derived from its seed: every random
+// choice of a scenario (schedule jitter, which broker) must come from it.
+func (r *Run) Rand() *rand.Rand { return r.rng }
+
+// Logf adds a line to the narrative and to the history as a note.
+func (r *Run) Logf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	r.History.Note("scenario", msg)
+	if r.logf != nil {
+		r.logf("%s", msg)
+	}
+}
+
+// SetCheck records the checker's result for the store.
+func (r *Run) SetCheck(res checker.Result) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.check = &res
+}
+
+// Violation records a consequence the scenario found in the data (a lag
+// that never recovered, a budget exceeded, acked records in no region). It
+// is phrased as the consequence with its numbers.
+func (r *Run) Violation(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	r.mu.Lock()
+	r.violations = append(r.violations, msg)
+	r.mu.Unlock()
+	r.Logf("violation: %s", msg)
+}
+
+// Metric records a number worth reporting (peak buffered bytes, rebalances).
+func (r *Run) Metric(name string, v float64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.metrics == nil {
+		r.metrics = map[string]float64{}
+	}
+	r.metrics[name] = v
+}
+
+// Outcome is what a run of a scenario came to.
+type Outcome struct {
+	Scenario string             `json:"scenario"`
+	Variant  Variant            `json:"variant"`
+	Backend  string             `json:"backend"`
+	Seed     int64              `json:"seed"`
+	Started  time.Time          `json:"started"`
+	Elapsed  time.Duration      `json:"elapsed_ns"`
+	Check    *checker.Result    `json:"check,omitempty"`
+	Metrics  map[string]float64 `json:"metrics,omitempty"`
+	// Violations are the scenario's own findings; the checker's are in Check.
+	Violations []string `json:"violations,omitempty"`
+	// Failure is empty when every check passed, else BugPrefix followed by
+	// every consequence found.
+	Failure string `json:"failure,omitempty"`
+	// Skipped says why the run could not happen (a fault the backend
+	// cannot do); Error why it broke (setup failed).
+	Skipped string          `json:"skipped,omitempty"`
+	Error   string          `json:"error,omitempty"`
+	Events  []history.Event `json:"-"`
+}
+
+// Expected reports whether the outcome is what the variant should give:
+// fixed passes, buggy is caught.
+func (o Outcome) Expected() bool {
+	if o.Skipped != "" || o.Error != "" {
+		return false
+	}
+	if o.Variant == Buggy {
+		return strings.HasPrefix(o.Failure, BugPrefix)
+	}
+	return o.Failure == ""
+}
+
+// Replay is the command that reruns this outcome with the same seed.
+func (o Outcome) Replay() string {
+	return fmt.Sprintf("PIPECHAOS_SEED=%d pipechaos run %s --variant %s --backend %s", o.Seed, o.Scenario, o.Variant, o.Backend)
+}
+
+// Seed returns the seed for a scenario: $PIPECHAOS_SEED if set, else a
+// stable value derived from the scenario's name, so CI runs are
+// reproducible and a failure's seed replays it.
+func Seed(name string) (int64, error) {
+	if s := os.Getenv("PIPECHAOS_SEED"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("PIPECHAOS_SEED=%q is not an integer: set it to the seed a failure printed", s)
+		}
+		return n, nil
+	}
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return int64(h.Sum64() & (1<<53 - 1)), nil
+}
+
+// Execute runs scenario s in variant v on e with seed and returns its
+// outcome. logf receives the narrative.
+func Execute(ctx context.Context, s *Scenario, v Variant, e env.Environment, seed int64, logf func(string, ...any)) Outcome {
+	budget := s.Budget
+	if budget == 0 {
+		budget = 30 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, budget)
+	defer cancel()
+	r := &Run{
+		Scenario: s, Variant: v, Seed: seed, Env: e,
+		History: history.New(), logf: logf, rng: rand.New(rand.NewSource(seed)),
+	}
+	out := Outcome{Scenario: s.Name, Variant: v, Backend: e.Backend(), Seed: seed, Started: r.History.Start()}
+	r.Logf("scenario %s (%s connector) on the %s backend, seed %d", s.Name, v, e.Backend(), seed)
+	err := s.Run(ctx, r)
+	out.Elapsed = time.Since(out.Started)
+	out.Events = r.History.Events()
+	r.mu.Lock()
+	out.Check, out.Violations, out.Metrics = r.check, r.violations, r.metrics
+	r.mu.Unlock()
+	switch {
+	case errors.Is(err, env.ErrUnsupported):
+		out.Skipped = err.Error()
+		return out
+	case err != nil:
+		out.Error = err.Error()
+		return out
+	}
+	var found []string
+	if out.Check != nil {
+		found = append(found, consequences(*out.Check)...)
+	} else {
+		found = append(found, "the scenario never checked the store")
+	}
+	found = append(found, out.Violations...)
+	if len(found) > 0 {
+		out.Failure = BugPrefix + strings.Join(found, "; ")
+	}
+	return out
+}
+
+// consequences phrases a checker result's violations as what happened.
+func consequences(res checker.Result) []string {
+	var out []string
+	vs := append([]checker.Violation(nil), res.Violations...)
+	sort.SliceStable(vs, func(i, j int) bool { return kindRank(vs[i].Kind) < kindRank(vs[j].Kind) })
+	for _, v := range vs {
+		if v.Allowed {
+			continue
+		}
+		switch v.Kind {
+		case checker.Lost:
+			out = append(out, fmt.Sprintf("%d acked records never reached the bucket (first IDs %v)", v.Count, v.First))
+		case checker.Duplicated:
+			out = append(out, fmt.Sprintf("%d duplicate copies of records in the bucket (first IDs %v)", v.Count, v.First))
+		case checker.Unexpected:
+			out = append(out, fmt.Sprintf("%d records in the bucket were never produced (first IDs %v)", v.Count, v.First))
+		case checker.Reordered:
+			out = append(out, fmt.Sprintf("%d records out of order for their key", v.Count))
+		case checker.Corrupt:
+			out = append(out, fmt.Sprintf("%d objects in the bucket cannot be decoded: %s", v.Count, v.Detail))
+		case checker.Empty:
+			out = append(out, "the bucket holds no records at all: "+v.Detail)
+		default:
+			out = append(out, fmt.Sprintf("%s: %d %s", v.Kind, v.Count, v.Detail))
+		}
+	}
+	return out
+}
+
+func kindRank(k string) int {
+	for i, x := range []string{checker.Empty, checker.Lost, checker.Corrupt, checker.Unexpected, checker.Duplicated, checker.Reordered} {
+		if x == k {
+			return i
+		}
+	}
+	return 99
+}
