@@ -26,5 +26,9 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
+## images: build the container images (FROM scratch, static Go binaries, no pulls).
+images:
+	./images/build.sh
+
 clean:
 	rm -rf out
