@@ -83,4 +83,3 @@ func sampleHeap(tb testing.TB) func() uint64 {
 	tb.Cleanup(func() { stop() })
 	return stop
 }
-
