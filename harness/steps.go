@@ -1,0 +1,155 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/pipechaos/pipechaos/harness/checker"
+	"github.com/pipechaos/pipechaos/harness/env"
+	"github.com/pipechaos/pipechaos/harness/nemesis"
+	"github.com/pipechaos/pipechaos/harness/sampler"
+	"github.com/pipechaos/pipechaos/harness/workload"
+)
+
+// The steps every scenario takes, so that a scenario reads top to bottom:
+// environment → workload → nemesis schedule → heal → drain → check.
+
+// CreateTopic creates topic in a region.
+func (r *Run) CreateTopic(ctx context.Context, region, topic string, partitions int32) error {
+	reg := r.Env.Region(region)
+	if reg == nil {
+		return fmt.Errorf("create topic: unknown region %q", region)
+	}
+	return reg.CreateTopic(ctx, topic, partitions)
+}
+
+// Produce runs a workload through p. The run's seed, history and registry
+// are filled in where cfg leaves them empty.
+func (r *Run) Produce(ctx context.Context, cfg workload.Config, p workload.Producer) (workload.Stats, error) {
+	if cfg.Seed == 0 {
+		cfg.Seed = r.Seed
+	}
+	if cfg.History == nil {
+		cfg.History = r.History
+	}
+	if cfg.RegistryURL == "" {
+		cfg.RegistryURL = r.Env.Registry().URL()
+	}
+	st, err := workload.Run(ctx, cfg, p)
+	r.Logf("workload: %s", st)
+	for _, e := range st.FirstErrors {
+		r.Logf("  producer saw: %s", e)
+	}
+	return st, err
+}
+
+// Schedule starts the nemesis schedule; Stop the returned value to heal.
+func (r *Run) Schedule(ctx context.Context, steps ...nemesis.Step) *nemesis.Running {
+	s := &nemesis.Schedule{Env: r.Env, History: r.History, Seed: r.Seed, Steps: steps, Logf: r.Logf}
+	return s.Run(ctx)
+}
+
+// Sample starts sampling the probes into the history every 100ms.
+func (r *Run) Sample(ctx context.Context, probes ...sampler.Probe) *sampler.Sampler {
+	return sampler.Start(ctx, r.History, 100*time.Millisecond, probes...)
+}
+
+// StoreProbe samples the object store's request counters (the cost side).
+func (r *Run) StoreProbe() sampler.Probe {
+	return sampler.HTTPCost("store", r.Env.Store().Faults())
+}
+
+// Drained waits until the consumer group has committed every record of the
+// topic in region (committed offset = log end offset on every partition),
+// or until timeout. It reports the lag left. The harness learns that a sink
+// is done from Kafka, not from the sink's own word.
+func (r *Run) Drained(ctx context.Context, region, group, topic string, timeout time.Duration) (bool, int64) {
+	reg := r.Env.Region(region)
+	cl, err := reg.Client()
+	if err != nil {
+		r.Logf("drain: %v", err)
+		return false, -1
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	lag := int64(-1)
+	for {
+		if l, ok := groupLag(ctx, adm, group, topic); ok {
+			lag = l
+			if l == 0 {
+				return true, 0
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return false, lag
+		case <-tick.C:
+		}
+	}
+}
+
+// groupLag is the total lag of group on topic; ok is false if it could not
+// be computed (group unknown, broker unreachable).
+func groupLag(ctx context.Context, adm *kadm.Client, group, topic string) (int64, bool) {
+	qctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	ends, err := adm.ListEndOffsets(qctx, topic)
+	if err != nil || ends.Error() != nil {
+		return 0, false
+	}
+	offs, err := adm.FetchOffsets(qctx, group)
+	if err != nil {
+		return 0, false
+	}
+	var total int64
+	ok := true
+	ends.Each(func(o kadm.ListedOffset) {
+		c, has := offs.Lookup(topic, o.Partition)
+		committed := int64(0)
+		if has && c.Err == nil && c.At >= 0 {
+			committed = c.At
+		}
+		if o.Offset > committed {
+			total += o.Offset - committed
+		}
+	})
+	return total, ok
+}
+
+// StoreClient is a minio-go client for the environment's store.
+func StoreClient(st env.Store) (*minio.Client, error) {
+	cl, err := minio.New(st.Endpoint(), &minio.Options{
+		Creds:  credentials.NewStaticV4(st.AccessKey(), st.SecretKey(), ""),
+		Secure: false,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store client: %w", err)
+	}
+	return cl, nil
+}
+
+// CheckStore reads every object under prefix in the bucket and checks it
+// against the produce history; the result is the run's store check.
+func (r *Run) CheckStore(ctx context.Context, prefix string, opts ...checker.Option) (checker.Result, error) {
+	cl, err := StoreClient(r.Env.Store())
+	if err != nil {
+		return checker.Result{}, err
+	}
+	c := checker.New(checker.LedgerFrom(r.History.Events()), opts...)
+	if err := checker.ReadStore(ctx, cl, r.Env.Store().Bucket(), prefix, c); err != nil {
+		r.Logf("store could not be read completely: %v", err)
+	}
+	res := c.Result()
+	r.SetCheck(res)
+	r.Logf("checker: %s", res.Summary())
+	return res, nil
+}
