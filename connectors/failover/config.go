@@ -24,7 +24,8 @@ type Config struct {
 
 	// DeliveryTimeout bounds how long one region may take to acknowledge a
 	// record (kgo.RecordDeliveryTimeout) before the producer gives up on
-	// it: on the primary this is how fast an outage is noticed. Default 1s.
+	// it: on the primary this is how fast an outage is noticed. Default 1s,
+	// which is also franz-go's minimum.
 	DeliveryTimeout time.Duration
 	// RecordRetries bounds the retries of one record within one region
 	// (kgo.RecordRetries). Default 20.
@@ -94,8 +95,8 @@ func (c Config) validate() error {
 	if c.PrimaryName == c.SecondaryName {
 		bad("both regions are named %q: give PrimaryName and SecondaryName distinct names", c.PrimaryName)
 	}
-	if c.DeliveryTimeout < 0 {
-		bad("delivery timeout cannot be negative (got %s): leave it zero for the default of %s", c.DeliveryTimeout, defaultDeliveryTimeout)
+	if c.DeliveryTimeout < time.Second {
+		bad("delivery timeout must be at least 1s, franz-go's minimum (got %s): leave it zero for the default of %s", c.DeliveryTimeout, defaultDeliveryTimeout)
 	}
 	if c.RecordRetries < 0 {
 		bad("record retries cannot be negative (got %d): leave it zero for the default of %d", c.RecordRetries, defaultRecordRetries)

@@ -46,11 +46,10 @@ func newRig(t testing.TB) *rig {
 
 func (r *rig) config() Config {
 	return Config{
-		Primary:         r.env.Region(env.Primary).Bootstrap(),
-		Secondary:       r.env.Region(env.Secondary).Bootstrap(),
-		DeliveryTimeout: 500 * time.Millisecond,
-		KgoOpts:         env.ClientOpts(nil),
-		Logf:            r.t.Logf,
+		Primary:   r.env.Region(env.Primary).Bootstrap(),
+		Secondary: r.env.Region(env.Secondary).Bootstrap(),
+		KgoOpts:   env.ClientOpts(nil),
+		Logf:      r.t.Logf,
 	}
 }
 
@@ -119,7 +118,7 @@ func stop(t testing.TB, e env.Environment, regions ...string) {
 func TestConfigValidateNamesEveryProblem(t *testing.T) {
 	_, err := New(Config{DeliveryTimeout: -time.Second, RecordRetries: -1, PrimaryName: "x", SecondaryName: "x"})
 	require.Error(t, err)
-	for _, want := range []string{"no primary brokers", "no secondary brokers", "both regions are named", "delivery timeout cannot be negative", "record retries cannot be negative"} {
+	for _, want := range []string{"no primary brokers", "no secondary brokers", "both regions are named", "delivery timeout must be at least 1s", "record retries cannot be negative"} {
 		require.Contains(t, err.Error(), want)
 	}
 }

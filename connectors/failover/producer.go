@@ -139,8 +139,10 @@ func (p *Producer) failover(ctx context.Context, r *kgo.Record, primaryErr error
 	p.m.attempts.WithLabelValues(p.cfg.SecondaryName).Inc()
 
 	// A fresh record: the failed one carries the primary's partition,
-	// offset and producer state.
-	again := &kgo.Record{Topic: r.Topic, Key: r.Key, Value: r.Value, Headers: r.Headers, Timestamp: r.Timestamp}
+	// offset and producer state. Its timestamp is not copied either: kgo
+	// measures RecordDeliveryTimeout from Record.Timestamp, so the primary's
+	// timestamp would make the secondary attempt time out before it began.
+	again := &kgo.Record{Topic: r.Topic, Key: r.Key, Value: r.Value, Headers: r.Headers}
 	res := p.secondary.ProduceSync(ctx, again)
 	got, err := res.First()
 	ack := workload.Ack{Region: p.cfg.SecondaryName, Partition: -1, Offset: -1}
