@@ -32,3 +32,8 @@ images:
 
 clean:
 	rm -rf out
+
+## report-check: render reports/testdata to HTML, screenshot it in headless Chromium (installed if missing) and check the timeline is drawn.
+.PHONY: report-check
+report-check:
+	GO=$(GO) scripts/report-check.sh out/report-check
