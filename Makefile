@@ -37,3 +37,8 @@ clean:
 .PHONY: report-check
 report-check:
 	GO=$(GO) scripts/report-check.sh out/report-check
+
+## kcat-check: `pipechaos up` against real Kafka clients: kcat (installed if missing) produces and consumes through it.
+.PHONY: kcat-check
+kcat-check:
+	GO=$(GO) scripts/kcat-check.sh
