@@ -16,6 +16,8 @@
 //     truthfully, with messages when ?verbose=true.
 //   - PUT /config and PUT /config/{s} reject an unknown level with 422,
 //     error code 42203 (srfake would store it).
+//   - GET /subjects/{s}/versions/{v} answers 40401 for a subject with no
+//     live version (srfake says 40402, version not found).
 //   - GET /healthz answers 200 "ok" for readiness probes.
 //   - Every request body is bounded (MaxBodyBytes); a larger one gets 413.
 //
@@ -29,6 +31,9 @@
 //     registers them without a check and calls everything compatible.
 //   - Subjects addressed through /contexts/{ctx}/... bypass enforcement and
 //     go to srfake as they are.
+//   - Malformed JSON is 400 (error code 400); JSON of the wrong shape,
+//     unknown fields included, is 422 (error code 422); a body over
+//     MaxBodyBytes is 413 (error code 413).
 //   - Verdicts are hamba/avro's, which follows the Avro specification's
 //     resolution rules; the tests record where that matters.
 //

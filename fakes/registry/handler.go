@@ -48,6 +48,9 @@ func newEnforcer(fake *srfake.Registry, maxBody int64) *handler {
 	h.mux.HandleFunc("POST /subjects/{subject}/versions", h.register)
 	h.mux.HandleFunc("POST /compatibility/subjects/{subject}/versions/{version}", h.compatibility)
 	h.mux.HandleFunc("POST /compatibility/subjects/{subject}/versions", h.compatibility)
+	h.mux.HandleFunc("GET /subjects/{subject}/versions/{version}", h.getVersion)
+	h.mux.HandleFunc("GET /subjects/{subject}/versions/{version}/schema", h.getVersion)
+	h.mux.HandleFunc("GET /subjects/{subject}/versions/{version}/referencedby", h.getVersion)
 	h.mux.HandleFunc("PUT /config", h.putConfig)
 	h.mux.HandleFunc("PUT /config/{subject}", h.putConfig)
 	h.mux.Handle("/", h.inner)
@@ -188,6 +191,10 @@ func (h *handler) compatibility(w http.ResponseWriter, r *http.Request) {
 		}
 	} else {
 		// Against the one version named, whatever the transitivity.
+		if aerr := h.subjectMissing(subject); aerr != nil {
+			writeError(w, aerr)
+			return
+		}
 		rec := h.call(http.MethodGet, "/subjects/"+url.PathEscape(subject)+"/versions/"+url.PathEscape(version), nil)
 		if rec.Code != http.StatusOK {
 			copyRecorded(w, rec)
@@ -214,6 +221,30 @@ func (h *handler) compatibility(w http.ResponseWriter, r *http.Request) {
 		resp["messages"] = problems
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// getVersion is GET /subjects/{subject}/versions/{version}[/...]: srfake
+// answers "version not found" (40402) for a subject that does not exist,
+// where Confluent answers "subject not found" (40401).
+func (h *handler) getVersion(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Query().Get("deleted") != "true" {
+		if aerr := h.subjectMissing(r.PathValue("subject")); aerr != nil {
+			writeError(w, aerr)
+			return
+		}
+	}
+	h.inner.ServeHTTP(w, r)
+}
+
+// subjectMissing returns the Confluent 40401 error if subject has no live
+// version (a subject with only a config has none either).
+func (h *handler) subjectMissing(subject string) *apiError {
+	rec := h.call(http.MethodGet, "/subjects/"+url.PathEscape(subject)+"/versions", nil)
+	var nums []int
+	if rec.Code == http.StatusOK && json.Unmarshal(rec.Body.Bytes(), &nums) == nil && len(nums) > 0 {
+		return nil
+	}
+	return &apiError{http.StatusNotFound, sr.ErrSubjectNotFound.Code, fmt.Sprintf("subject %q not found", subject)}
 }
 
 // putConfig is PUT /config and PUT /config/{subject}: srfake would store an
