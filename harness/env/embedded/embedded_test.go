@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"testing"
 	"time"
 
@@ -99,8 +100,14 @@ func TestRegionFaultsHeal(t *testing.T) {
 	roundTrip(t, ctx, r, "t", "with broker 1 back")
 
 	require.NoError(t, r.Isolate(ctx, 2))
-	roundTrip(t, ctx, r, "t", "with broker 2 cut off")
+	conn, err := net.Dial("tcp", r.Bootstrap()[2])
+	require.NoError(t, err)
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = conn.Read(make([]byte, 1))
+	require.ErrorIs(t, err, io.EOF, "an isolated broker drops every connection")
+	conn.Close()
 	require.NoError(t, r.Reconnect(ctx, 2))
+	roundTrip(t, ctx, r, "t", "with broker 2 reconnected")
 
 	pf, ok := r.(env.ProtocolFaulter)
 	require.True(t, ok)
