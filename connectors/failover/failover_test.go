@@ -251,3 +251,47 @@ func counter(t testing.TB, p *Producer, name, match string) float64 {
 	}
 	return sum
 }
+
+// A primary that writes records but whose answers are lost: the producer
+// gives up on the primary with an unknown outcome, the secondary
+// acknowledges, and the record ends up in both regions. Every such record
+// must be counted as a possible duplicate.
+func TestLostPrimaryAnswersAreCountedAsPossibleDuplicates(t *testing.T) {
+	r := newRig(t)
+	p, err := New(r.config())
+	require.NoError(t, err)
+	defer p.Close()
+	produce(t, p, 1, 11)
+
+	// The primary holds every produce request for 1.5s before writing it,
+	// and its connections are cut while they wait: the records get written,
+	// the answers never arrive.
+	primary := r.env.Region(env.Primary)
+	slower, ok := primary.(env.RequestSlower)
+	require.True(t, ok, "the embedded region can delay requests")
+	heal, err := slower.SlowRequests(0, 1500*time.Millisecond) // key 0: Produce
+	require.NoError(t, err)
+	cut := time.AfterFunc(300*time.Millisecond, func() { _ = primary.Isolate(context.Background(), 0) })
+	results := produce(t, p, 11, 21)
+	cut.Stop()
+	require.NoError(t, primary.Reconnect(context.Background(), 0))
+	heal()
+
+	for _, res := range results {
+		require.NoError(t, res.err, "record %d", res.id)
+	}
+	counted := counter(t, p, "pipechaos_failover_possible_duplicates_total", "")
+	inPrimary, inSecondary := r.ids(env.Primary), r.ids(env.Secondary)
+	both := 0
+	for _, res := range results {
+		if res.ack.Region == env.Secondary {
+			require.Equal(t, 1, inSecondary[res.id], "record %d acked by the secondary must be there", res.id)
+		}
+		if inPrimary[res.id] > 0 && inSecondary[res.id] > 0 {
+			both++
+		}
+	}
+	t.Logf("%d of 10 records are in both regions; the producer counted %g possible duplicates", both, counted)
+	require.Positive(t, both, "the lost answers should have left records in both regions")
+	require.LessOrEqual(t, float64(both), counted, "every record in both regions must be counted")
+}
