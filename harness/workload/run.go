@@ -194,6 +194,9 @@ func (s Stats) String() string {
 // records in flight) if ctx is done; records never attempted are not in
 // the history.
 func Run(ctx context.Context, cfg Config, p Producer) (Stats, error) {
+	if err := cfg.defaults(); err != nil {
+		return Stats{}, err
+	}
 	gen, err := NewGenerator(cfg)
 	if err != nil {
 		return Stats{}, err
