@@ -17,9 +17,11 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/pipechaos/pipechaos/fakes/kafka"
@@ -257,7 +259,11 @@ func (r *Region) Start(context.Context) error {
 	if r.cluster != nil {
 		return nil
 	}
-	c, err := kafka.Start(kafka.Config{Ports: r.ports, DataDir: r.dir})
+	c, err := kafka.Start(kafka.Config{Ports: r.ports, DataDir: r.dir, Opts: []kfake.Opt{
+		// Scenarios scale group timeouts down to seconds; real Kafka's
+		// 6s floor would make every rebalance cost tens of seconds.
+		kfake.GroupMinSessionTimeout(100 * time.Millisecond),
+	}})
 	if err != nil {
 		return fmt.Errorf("start region %s: %w", r.name, err)
 	}
