@@ -1,0 +1,5 @@
+package scenarios
+
+import "testing"
+
+func TestBaseline(t *testing.T) { runScenario(t, "baseline") }

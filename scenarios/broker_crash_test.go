@@ -1,0 +1,5 @@
+package scenarios
+
+import "testing"
+
+func TestBrokerCrash(t *testing.T) { runScenario(t, "broker-crash") }
