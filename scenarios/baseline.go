@@ -23,15 +23,20 @@ var _ = register(&harness.Scenario{
 	Fault:    "none",
 	Checks:   "every acked record is in the bucket exactly once, in per-key order; the group drains to zero lag",
 	Variants: []harness.Variant{harness.Fixed},
-	Run:      runBaseline,
+	Run:      baseline(ourSink(s3sink.New, nil)),
 })
 
-func runBaseline(ctx context.Context, r *harness.Run) error {
+// baseline runs the control experiment on the sink build makes.
+func baseline(build sinkBuilder) func(context.Context, *harness.Run) error {
+	return func(ctx context.Context, r *harness.Run) error { return runBaseline(ctx, r, build) }
+}
+
+func runBaseline(ctx context.Context, r *harness.Run, build sinkBuilder) error {
 	const topic = "events"
 	if err := r.CreateTopic(ctx, env.Primary, topic, 6); err != nil {
 		return err
 	}
-	sink, err := startSink(ctx, r, env.Primary, sinkConfig(r, env.Primary, topic, "s3sink"), s3sink.New)
+	sink, err := startSink(ctx, r, env.Primary, topic, "s3sink", build)
 	if err != nil {
 		return err
 	}

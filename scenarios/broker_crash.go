@@ -27,15 +27,20 @@ var _ = register(&harness.Scenario{
 	Fault:    "primary broker 1 crashes after 800 acked records and restarts after 1000 more",
 	Checks:   "0 lost in the bucket; 0 duplicates in Kafka (idempotent producer); the group drains to zero lag",
 	Variants: []harness.Variant{harness.Fixed},
-	Run:      runBrokerCrash,
+	Run:      brokerCrash(ourSink(s3sink.New, nil)),
 })
 
-func runBrokerCrash(ctx context.Context, r *harness.Run) error {
+// brokerCrash runs the broker-crash scenario on the sink build makes.
+func brokerCrash(build sinkBuilder) func(context.Context, *harness.Run) error {
+	return func(ctx context.Context, r *harness.Run) error { return runBrokerCrash(ctx, r, build) }
+}
+
+func runBrokerCrash(ctx context.Context, r *harness.Run, build sinkBuilder) error {
 	const topic = "orders"
 	if err := r.CreateTopic(ctx, env.Primary, topic, 6); err != nil {
 		return err
 	}
-	sink, err := startSink(ctx, r, env.Primary, sinkConfig(r, env.Primary, topic, "s3sink"), s3sink.New)
+	sink, err := startSink(ctx, r, env.Primary, topic, "s3sink", build)
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package scenarios
 import (
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/pipechaos/pipechaos/harness"
@@ -32,7 +31,7 @@ func regionProducer(r *harness.Run, region string, opts ...kgo.Opt) (*plainProdu
 
 // sinkProbe samples a sink's buffered bytes and lag gauges.
 func sinkProbe(s *runningSink) sampler.Probe {
-	return sampler.Prometheus(prometheus.Gatherer(s.Metrics()),
+	return sampler.Prometheus(s.metrics(),
 		"pipechaos_s3sink_buffered_bytes", "pipechaos_s3sink_buffered_records", "pipechaos_s3sink_consumer_lag",
 		"pipechaos_s3sink_records_written_total", "pipechaos_s3sink_retries_total", "pipechaos_s3sink_rebalances_total")
 }
