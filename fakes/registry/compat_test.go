@@ -119,6 +119,21 @@ var evolutions = []evolution{
 		backward: true, forward: false, full: false,
 	},
 	{
+		// The spec matches records by unqualified name (so does Avro's
+		// Java checker, which Confluent uses); hamba agrees.
+		name:     "record namespace changed",
+		old:      user(),
+		new:      strings.Replace(user(), `"pipechaos.test"`, `"pipechaos.moved"`, 1),
+		backward: true, forward: true, full: true,
+	},
+	{
+		// A reader record alias names the writer's full name.
+		name:     "record renamed with alias",
+		old:      user(),
+		new:      strings.Replace(user(), `"name":"User"`, `"name":"Person","aliases":["pipechaos.test.User"]`, 1),
+		backward: true, forward: false, full: false,
+	},
+	{
 		name:     "union narrowed",
 		old:      user(`{"name":"v","type":["null","string","int"],"default":null}`),
 		new:      user(`{"name":"v","type":["null","string"],"default":null}`),
