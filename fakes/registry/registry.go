@@ -74,23 +74,23 @@ func (c *config) validate() error {
 // NewHandler returns the registry as a bare handler, with no fault layer and
 // no server: serve it on your own listener (the standalone main does).
 func NewHandler(opts ...Opt) (http.Handler, error) {
-	h, err := newHandler(opts)
+	h, _, err := newHandler(opts)
 	if err != nil {
 		return nil, err
 	}
 	return h, nil
 }
 
-func newHandler(opts []Opt) (*handler, error) {
+func newHandler(opts []Opt) (*handler, config, error) {
 	c := defaults()
 	for _, o := range opts {
 		o(&c)
 	}
 	if err := c.validate(); err != nil {
-		return nil, fmt.Errorf("configure registry: %w", err)
+		return nil, c, fmt.Errorf("configure registry: %w", err)
 	}
 	fake := srfake.NewRegistry(srfake.WithGlobalCompat(c.compat))
-	return newEnforcer(fake, c.maxBody), nil
+	return newEnforcer(fake, c.maxBody), c, nil
 }
 
 // Registry is a running registry on 127.0.0.1 behind an HTTP fault layer.
@@ -105,13 +105,9 @@ type Registry struct {
 // New starts a registry on a free port of 127.0.0.1 behind an
 // httpfault.Layer that answers faults as Confluent JSON errors.
 func New(opts ...Opt) (*Registry, error) {
-	h, err := newHandler(opts)
+	h, c, err := newHandler(opts)
 	if err != nil {
 		return nil, err
-	}
-	c := defaults()
-	for _, o := range opts {
-		o(&c)
 	}
 	layer := httpfault.New(h, httpfault.Seed(c.seed), httpfault.ErrorBody(httpfault.RegistryErrorBody))
 	srv, err := httpfault.Serve(layer, "127.0.0.1:0")
