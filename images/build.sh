@@ -113,8 +113,8 @@ build_minio() {
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
 	targets=(kafka minio)
-	if [ -d "$root/fakes/registry/cmd/pipechaos-registry" ]; then targets+=(registry); fi
-	if [ -d "$root/connectors/s3sink/cmd/pipechaos-s3sink" ] && [ -f "$here/s3sink/Dockerfile" ]; then targets+=(s3sink); fi
+	if compgen -G "$root/fakes/registry/cmd/pipechaos-registry/*.go" >/dev/null; then targets+=(registry); fi
+	if compgen -G "$root/connectors/s3sink/cmd/pipechaos-s3sink/*.go" >/dev/null && [ -f "$here/s3sink/Dockerfile" ]; then targets+=(s3sink); fi
 fi
 for t in "${targets[@]}"; do
 	case "$t" in

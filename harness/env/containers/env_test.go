@@ -1,0 +1,330 @@
+package containers_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/pipechaos/pipechaos/harness/env"
+	"github.com/pipechaos/pipechaos/harness/env/containers"
+)
+
+// newEnv starts the containers backend for tb, or skips (fails with
+// CI=true) when Docker or the images are missing.
+func newEnv(tb testing.TB, brokers int) env.Environment {
+	tb.Helper()
+	containers.RequireAvailable(tb)
+	cfg, err := env.NewConfig(env.Backend(env.Containers), env.BrokersPerRegion(brokers), env.Logf(tb.Logf))
+	require.NoError(tb, err)
+	e, err := containers.New(tb, cfg)
+	require.NoError(tb, err)
+	return e
+}
+
+// TestEnvironment starts the environment, uses every role through its
+// clients, runs every fault and proves the same clients recover.
+func TestEnvironment(t *testing.T) {
+	e := newEnv(t, 3)
+	require.Equal(t, env.Containers, e.Backend())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	kc := map[string]*kgo.Client{}
+	for _, name := range []string{env.Primary, env.Secondary} {
+		r := e.Region(name)
+		require.NotNil(t, r, name)
+		require.Len(t, r.Bootstrap(), 3)
+		require.Equal(t, []int32{0, 1, 2}, r.Brokers())
+		require.NoError(t, r.CreateTopic(ctx, "t", 3))
+		require.NoError(t, r.CreateTopic(ctx, "t", 3), "creating an existing topic is not an error")
+		cl, err := r.Client(kgo.DefaultProduceTopic("t"), kgo.RecordDeliveryTimeout(30*time.Second))
+		require.NoError(t, err)
+		t.Cleanup(cl.Close)
+		kc[name] = cl
+		require.NoError(t, produce(ctx, cl, name+"-first", 20*time.Second))
+		requireConsumed(ctx, t, r, name+"-first")
+	}
+	primary := e.Region(env.Primary)
+	pcl := kc[env.Primary]
+
+	// Registry: register a schema through the fault layer.
+	hc := &http.Client{Transport: &http.Transport{}, Timeout: 5 * time.Second}
+	t.Cleanup(hc.CloseIdleConnections)
+	reg := e.Registry()
+	id, err := register(ctx, hc, reg.URL(), "t-value")
+	require.NoError(t, err)
+	require.Positive(t, id)
+
+	// Store: put and get through the fault layer with minio-go.
+	st := e.Store()
+	mtr := &http.Transport{}
+	t.Cleanup(mtr.CloseIdleConnections)
+	mc, err := minio.New(st.Endpoint(), &minio.Options{
+		Creds: credentials.NewStaticV4(st.AccessKey(), st.SecretKey(), ""), Transport: mtr,
+		MaxRetries: 1,
+	})
+	require.NoError(t, err)
+	require.NoError(t, put(ctx, mc, st.Bucket(), "a", "hello"))
+	requireGet(ctx, t, mc, st.Bucket(), "a", "hello")
+
+	t.Run("region stop start", func(t *testing.T) {
+		require.NoError(t, primary.Stop(ctx))
+		require.NoError(t, primary.Stop(ctx), "Stop is idempotent")
+		requireUnreachable(ctx, t, primary)
+		require.NoError(t, primary.Start(ctx))
+		require.NoError(t, primary.Start(ctx), "Start is idempotent")
+		require.NoError(t, produce(ctx, pcl, "after-stop", 30*time.Second))
+		requireConsumed(ctx, t, primary, "primary-first") // data kept
+	})
+	t.Run("broker crash restart", func(t *testing.T) {
+		for _, n := range primary.Brokers() {
+			require.NoError(t, primary.CrashBroker(ctx, n))
+			require.NoError(t, produce(ctx, pcl, "crashed", 30*time.Second), "broker %d down", n)
+			require.NoError(t, primary.RestartBroker(ctx, n))
+			require.NoError(t, produce(ctx, pcl, "restarted", 30*time.Second))
+		}
+	})
+	t.Run("broker isolate reconnect", func(t *testing.T) {
+		require.NoError(t, primary.Isolate(ctx, 1))
+		requireConnClosed(t, primary.Bootstrap()[1])
+		require.NoError(t, primary.Reconnect(ctx, 1))
+		require.NoError(t, produce(ctx, pcl, "reconnected", 30*time.Second))
+	})
+	t.Run("protocol error", func(t *testing.T) {
+		heal, err := primary.(env.ProtocolFaulter).InjectError(env.ProtocolFault{Key: 0, ErrCode: kerr.InvalidRecord.Code, Count: -1})
+		require.NoError(t, err)
+		require.ErrorIs(t, produce(ctx, pcl, "faulted", 10*time.Second), kerr.InvalidRecord)
+		heal()
+		require.NoError(t, produce(ctx, pcl, "healed", 30*time.Second))
+	})
+	t.Run("slow requests", func(t *testing.T) {
+		heal, err := primary.(env.RequestSlower).SlowRequests(0, 400*time.Millisecond)
+		require.NoError(t, err)
+		start := time.Now()
+		require.NoError(t, produce(ctx, pcl, "slow", 30*time.Second))
+		require.GreaterOrEqual(t, time.Since(start), 400*time.Millisecond)
+		heal()
+		require.NoError(t, produce(ctx, pcl, "fast", 30*time.Second))
+	})
+	pf := primary.(containers.ProcessFaults)
+	t.Run("region kill start", func(t *testing.T) {
+		require.NoError(t, pf.Kill(ctx))
+		requireUnreachable(ctx, t, primary)
+		require.NoError(t, primary.Start(ctx))
+		require.NoError(t, produce(ctx, pcl, "after-kill", 30*time.Second))
+		requireConsumed(ctx, t, primary, "after-stop") // data kept across kill -9
+	})
+	t.Run("region pause unpause", func(t *testing.T) {
+		require.NoError(t, pf.Pause(ctx))
+		requireUnreachable(ctx, t, primary)
+		require.NoError(t, pf.Unpause(ctx))
+		require.NoError(t, produce(ctx, pcl, "unpaused", 30*time.Second))
+	})
+	t.Run("region partition", func(t *testing.T) {
+		require.NoError(t, pf.Disconnect(ctx))
+		requireUnreachable(ctx, t, primary)
+		require.NoError(t, produce(ctx, kc[env.Secondary], "other region unaffected", 10*time.Second))
+		require.NoError(t, pf.Connect(ctx))
+		require.NoError(t, produce(ctx, pcl, "healed", 30*time.Second))
+	})
+
+	type stoppable interface {
+		Stop(context.Context) error
+		Start(context.Context) error
+	}
+	t.Run("registry stop start", func(t *testing.T) {
+		rs := reg.(stoppable)
+		require.NoError(t, rs.Stop(ctx))
+		_, err := register(ctx, hc, reg.URL(), "t-value")
+		require.Error(t, err)
+		require.NoError(t, rs.Start(ctx))
+		requireEventually(ctx, t, func() error { _, err := register(ctx, hc, reg.URL(), "t-value"); return err })
+	})
+	t.Run("registry kill pause partition", func(t *testing.T) {
+		rp := reg.(containers.ProcessFaults)
+		rs := reg.(stoppable)
+		for _, f := range []struct {
+			name       string
+			fault, fix func(context.Context) error
+		}{{"kill", rp.Kill, rs.Start}, {"pause", rp.Pause, rp.Unpause}, {"disconnect", rp.Disconnect, rp.Connect}} {
+			require.NoError(t, f.fault(ctx), f.name)
+			short, cancel := context.WithTimeout(ctx, time.Second)
+			_, err := register(short, hc, reg.URL(), "t-value")
+			cancel()
+			require.Error(t, err, f.name)
+			require.NoError(t, f.fix(ctx), f.name)
+			requireEventually(ctx, t, func() error { _, err := register(ctx, hc, reg.URL(), "t-value"); return err })
+		}
+	})
+	t.Run("registry http faults", func(t *testing.T) {
+		reg.Faults().Inject(env.HTTPFault{Status: 503, Code: "50301"})
+		_, err := register(ctx, hc, reg.URL(), "t-value")
+		require.ErrorContains(t, err, "503")
+		reg.Faults().Heal()
+		_, err = register(ctx, hc, reg.URL(), "t-value")
+		require.NoError(t, err)
+		require.Positive(t, reg.Faults().Stats().Faulted)
+	})
+	t.Run("store stop start", func(t *testing.T) {
+		ss := st.(stoppable)
+		require.NoError(t, ss.Stop(ctx))
+		short, cancel := context.WithTimeout(ctx, 2*time.Second)
+		require.Error(t, put(short, mc, st.Bucket(), "b", "down"))
+		cancel()
+		require.NoError(t, ss.Start(ctx))
+		requireEventually(ctx, t, func() error { return put(ctx, mc, st.Bucket(), "b", "up") })
+		requireGet(ctx, t, mc, st.Bucket(), "a", "hello") // data kept
+	})
+	t.Run("store kill pause partition", func(t *testing.T) {
+		sp := st.(containers.ProcessFaults)
+		ss := st.(stoppable)
+		for _, f := range []struct {
+			name       string
+			fault, fix func(context.Context) error
+		}{{"kill", sp.Kill, ss.Start}, {"pause", sp.Pause, sp.Unpause}, {"disconnect", sp.Disconnect, sp.Connect}} {
+			require.NoError(t, f.fault(ctx), f.name)
+			short, cancel := context.WithTimeout(ctx, time.Second)
+			require.Error(t, put(short, mc, st.Bucket(), "c", f.name), f.name)
+			cancel()
+			require.NoError(t, f.fix(ctx), f.name)
+			requireEventually(ctx, t, func() error { return put(ctx, mc, st.Bucket(), "c", f.name) })
+			requireGet(ctx, t, mc, st.Bucket(), "a", "hello")
+		}
+	})
+	t.Run("store http faults", func(t *testing.T) {
+		before := st.Faults().Stats()
+		st.Faults().Inject(env.HTTPFault{Status: 503, Code: "SlowDown", Methods: []string{http.MethodPut}})
+		err := put(ctx, mc, st.Bucket(), "d", "x")
+		require.Error(t, err)
+		require.Equal(t, "SlowDown", minio.ToErrorResponse(err).Code)
+		st.Faults().Heal()
+		require.NoError(t, put(ctx, mc, st.Bucket(), "d", "x"))
+		after := st.Faults().Stats()
+		require.Greater(t, after.Requests, before.Requests)
+		require.Greater(t, after.Faulted, before.Faulted)
+		require.Positive(t, after.BytesIn)
+	})
+}
+
+// requireUnreachable: a fresh client cannot get an answer from the region
+// within two seconds.
+func requireUnreachable(ctx context.Context, t *testing.T, r env.Region) {
+	t.Helper()
+	cl, err := r.Client()
+	require.NoError(t, err)
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	require.Error(t, cl.Ping(ctx), "region %s still answers", r.Name())
+}
+
+func produce(ctx context.Context, cl *kgo.Client, v string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return cl.ProduceSync(ctx, kgo.StringRecord(v)).FirstErr()
+}
+
+// requireConsumed reads topic t from the start with a fresh client until
+// it sees value v.
+func requireConsumed(ctx context.Context, t *testing.T, r env.Region, v string) {
+	t.Helper()
+	cl, err := r.Client(kgo.ConsumeTopics("t"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	require.NoError(t, err)
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("record %q not consumed from %s: %v", v, r.Name(), ctx.Err())
+		}
+		found := false
+		fs.EachRecord(func(rec *kgo.Record) { found = found || string(rec.Value) == v })
+		if found {
+			return
+		}
+	}
+}
+
+func requireConnClosed(t *testing.T, addr string) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		return // refused outright also counts
+	}
+	defer c.Close()
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
+	_, err = c.Read(make([]byte, 1))
+	var ne net.Error
+	require.Error(t, err)
+	require.False(t, errors.As(err, &ne) && ne.Timeout(), "connection to isolated broker stayed open")
+}
+
+func requireEventually(ctx context.Context, t *testing.T, fn func() error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("did not recover: %v", err)
+		case <-tick.C:
+		}
+	}
+}
+
+const avroSchema = `{"type":"record","name":"R","fields":[{"name":"id","type":"string"}]}`
+
+func register(ctx context.Context, hc *http.Client, base, subject string) (int, error) {
+	body, _ := json.Marshal(map[string]string{"schema": avroSchema})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/subjects/"+subject+"/versions", bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/vnd.schemaregistry.v1+json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return 0, errors.New(resp.Status + ": " + strings.TrimSpace(string(b)))
+	}
+	var out struct{ ID int }
+	return out.ID, json.Unmarshal(b, &out)
+}
+
+func put(ctx context.Context, mc *minio.Client, bucket, key, v string) error {
+	_, err := mc.PutObject(ctx, bucket, key, strings.NewReader(v), int64(len(v)), minio.PutObjectOptions{})
+	return err
+}
+
+func requireGet(ctx context.Context, t *testing.T, mc *minio.Client, bucket, key, want string) {
+	t.Helper()
+	obj, err := mc.GetObject(ctx, bucket, key, minio.GetObjectOptions{})
+	require.NoError(t, err)
+	defer obj.Close()
+	b, err := io.ReadAll(obj)
+	require.NoError(t, err)
+	require.Equal(t, want, string(b))
+}

@@ -1,0 +1,223 @@
+package containers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/testcontainers/testcontainers-go"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/pipechaos/pipechaos/fakes/kafka"
+	"github.com/pipechaos/pipechaos/harness/env"
+)
+
+const loopback = "127.0.0.1"
+
+// region is one Kafka cluster: one pipechaos-kafka container holding all
+// brokers, or (official image) one container per broker.
+type region struct {
+	e         *environment
+	name      string
+	official  bool
+	bootstrap []string
+	nodes     []int32
+	procs     procs
+	ctl       *kafka.ControlClient // pipechaos-kafka only
+}
+
+var (
+	_ env.Region          = (*region)(nil)
+	_ env.ProtocolFaulter = (*region)(nil)
+	_ env.RequestSlower   = (*region)(nil)
+	_ ProcessFaults       = (*region)(nil)
+)
+
+func (e *environment) startRegion(ctx context.Context, name string) (*region, error) {
+	n := e.cfg.BrokersPerRegion
+	r := &region{e: e, name: name, official: officialKafka(e.ccfg.KafkaImage)}
+	for i := range n {
+		r.nodes = append(r.nodes, int32(i))
+	}
+	if r.official {
+		return r, r.startOfficial(ctx, n)
+	}
+	ports, err := freePorts(n + 1)
+	if err != nil {
+		return nil, err
+	}
+	brokerPorts, ctl := ports[:n], ports[n]
+	bind := map[int]int{}
+	for _, p := range ports {
+		bind[p] = p // same number inside and out: the advertised address stays valid
+		if p != ctl {
+			r.bootstrap = append(r.bootstrap, fmt.Sprintf("%s:%d", loopback, p))
+		}
+	}
+	p, err := e.run(ctx, "kafka-"+name, e.ccfg.KafkaImage, []string{"kafka-" + name}, bind,
+		testcontainers.WithCmd(pipechaosKafkaArgs(name, brokerPorts, ctl)...),
+		testcontainers.WithWaitStrategy(&httpReady{port: ctl, path: "/healthz", timeout: e.ccfg.StartupTimeout}),
+	)
+	if err != nil {
+		return nil, err
+	}
+	r.procs = procs{p}
+	r.ctl = kafka.NewControlClient(fmt.Sprintf("http://%s:%d", loopback, ctl))
+	e.mu.Lock()
+	e.closers = append(e.closers, func() error { r.ctl.Close(); return nil })
+	e.mu.Unlock()
+	return r, nil
+}
+
+// pipechaosKafkaArgs are the pipechaos-kafka flags of one region.
+func pipechaosKafkaArgs(region string, brokerPorts []int, ctl int) []string {
+	ps := make([]string, len(brokerPorts))
+	for i, p := range brokerPorts {
+		ps[i] = strconv.Itoa(p)
+	}
+	return []string{
+		"-ports", strings.Join(ps, ","),
+		"-listen-host", "0.0.0.0",
+		"-advertised-host", loopback,
+		"-control", fmt.Sprintf(":%d", ctl),
+		"-data-dir", "/data",
+		"-cluster-id", "pipechaos-" + region,
+	}
+}
+
+func (r *region) Name() string        { return r.name }
+func (r *region) Bootstrap() []string { return append([]string(nil), r.bootstrap...) }
+func (r *region) Brokers() []int32    { return append([]int32(nil), r.nodes...) }
+
+func (r *region) Client(opts ...kgo.Opt) (*kgo.Client, error) {
+	return kgo.NewClient(append(env.ClientOpts(r.bootstrap), opts...)...)
+}
+
+func (r *region) CreateTopic(ctx context.Context, topic string, partitions int32) error {
+	cl, err := r.Client()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	resp, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, -1, nil, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		return fmt.Errorf("create topic %s in %s: %w", topic, r.name, err)
+	}
+	return nil
+}
+
+func (r *region) Stop(ctx context.Context) error  { return r.procs.each(ctx, (*proc).stop) }
+func (r *region) Start(ctx context.Context) error { return r.procs.each(ctx, (*proc).start) }
+
+// Kill, Pause, Unpause, Disconnect and Connect act on every container of
+// the region (ProcessFaults).
+func (r *region) Kill(ctx context.Context) error       { return r.procs.Kill(ctx) }
+func (r *region) Pause(ctx context.Context) error      { return r.procs.Pause(ctx) }
+func (r *region) Unpause(ctx context.Context) error    { return r.procs.Unpause(ctx) }
+func (r *region) Disconnect(ctx context.Context) error { return r.procs.Disconnect(ctx) }
+func (r *region) Connect(ctx context.Context) error    { return r.procs.Connect(ctx) }
+
+func (r *region) node(node int32) (*proc, error) {
+	if node < 0 || int(node) >= len(r.procs) {
+		return nil, fmt.Errorf("region %s has no broker %d", r.name, node)
+	}
+	return r.procs[node], nil
+}
+
+// CrashBroker: pipechaos-kafka removes the node (kfake RemoveNode, its
+// listener and connections close); an official image gets kill -9.
+func (r *region) CrashBroker(ctx context.Context, node int32) error {
+	if r.ctl != nil {
+		return r.ctl.CrashBroker(ctx, node)
+	}
+	p, err := r.node(node)
+	if err != nil {
+		return err
+	}
+	return p.kill(ctx)
+}
+
+// RestartBroker brings the broker back on the same port.
+func (r *region) RestartBroker(ctx context.Context, node int32) error {
+	if r.ctl != nil {
+		return r.ctl.RestartBroker(ctx, node)
+	}
+	p, err := r.node(node)
+	if err != nil {
+		return err
+	}
+	return p.start(ctx)
+}
+
+// Isolate: pipechaos-kafka gates the broker's listener; an official
+// image's container is disconnected from the network.
+func (r *region) Isolate(ctx context.Context, node int32) error {
+	if r.ctl != nil {
+		return r.ctl.Isolate(ctx, node)
+	}
+	p, err := r.node(node)
+	if err != nil {
+		return err
+	}
+	return p.disconnect(ctx)
+}
+
+// Reconnect undoes Isolate.
+func (r *region) Reconnect(ctx context.Context, node int32) error {
+	if r.ctl != nil {
+		return r.ctl.Reconnect(ctx, node)
+	}
+	p, err := r.node(node)
+	if err != nil {
+		return err
+	}
+	return p.connect(ctx)
+}
+
+// InjectError installs a kfake Fault through the control API.
+func (r *region) InjectError(f env.ProtocolFault) (func(), error) {
+	if r.ctl == nil {
+		return nil, fmt.Errorf("protocol faults on image %s: %w (they need pipechaos/kafka)", r.e.ccfg.KafkaImage, env.ErrUnsupported)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	id, err := r.ctl.InjectFault(ctx, kafka.Fault{Key: f.Key, Topic: f.Topic, ErrCode: f.ErrCode, Count: f.Count})
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := r.ctl.RemoveFault(ctx, id); err != nil {
+			r.e.cfg.Logf("containers: heal protocol fault in %s: %v", r.name, err)
+		}
+	}, nil
+}
+
+// SlowRequests delays one request key (kfake ControlKey + SleepControl).
+func (r *region) SlowRequests(key int16, d time.Duration) (func(), error) {
+	if r.ctl == nil {
+		return nil, fmt.Errorf("slow requests on image %s: %w (they need pipechaos/kafka)", r.e.ccfg.KafkaImage, env.ErrUnsupported)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	id, err := r.ctl.SlowRequests(ctx, kafka.Slow{Key: key, DelayMs: max(d.Milliseconds(), 1)})
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := r.ctl.RemoveSlow(ctx, id); err != nil {
+			r.e.cfg.Logf("containers: heal slow requests in %s: %v", r.name, err)
+		}
+	}, nil
+}

@@ -1,0 +1,3 @@
+package containers_test
+
+const childEnv = "PIPECHAOS_CONTAINERS_PANIC_CHILD"
