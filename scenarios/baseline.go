@@ -13,6 +13,7 @@ import (
 	"github.com/pipechaos/pipechaos/connectors/s3sink"
 	"github.com/pipechaos/pipechaos/harness"
 	"github.com/pipechaos/pipechaos/harness/env"
+	"github.com/pipechaos/pipechaos/harness/history"
 	"github.com/pipechaos/pipechaos/harness/workload"
 )
 
@@ -58,9 +59,13 @@ func runBaseline(ctx context.Context, r *harness.Run, build sinkBuilder) error {
 // drainAndCheck waits for the sink's group to commit everything, stops the
 // sink, and checks the bucket. A sink that never drains is a finding.
 func drainAndCheck(ctx context.Context, r *harness.Run, sink *runningSink, topic string, timeout time.Duration) error {
+	start := time.Now()
 	ok, lag := r.Drained(ctx, sink.Region, sink.Group, topic, timeout)
 	if !ok {
 		r.Violation("the sink never drained: %d records stayed uncommitted after %s", lag, timeout)
+	} else {
+		r.Logf("group %s committed every record %s after the last produce; the sink wrote %d objects in all",
+			sink.Group, time.Since(start).Round(time.Millisecond), r.History.Count(history.SinkWrite, ""))
 	}
 	if err := sink.stop(); err != nil && !errors.Is(err, context.Canceled) {
 		r.Logf("the sink stopped with: %v", err)

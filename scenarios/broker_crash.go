@@ -15,7 +15,9 @@ import (
 	"github.com/pipechaos/pipechaos/connectors/s3sink"
 	"github.com/pipechaos/pipechaos/harness"
 	"github.com/pipechaos/pipechaos/harness/env"
+	"github.com/pipechaos/pipechaos/harness/history"
 	"github.com/pipechaos/pipechaos/harness/nemesis"
+	"github.com/pipechaos/pipechaos/harness/sampler"
 	"github.com/pipechaos/pipechaos/harness/workload"
 )
 
@@ -45,7 +47,12 @@ func runBrokerCrash(ctx context.Context, r *harness.Run, build sinkBuilder) erro
 		return err
 	}
 	defer sink.stop()
-	smp := r.Sample(ctx, r.StoreProbe(), sinkProbe(sink))
+	lag, err := r.Env.Region(env.Primary).Client()
+	if err != nil {
+		return err
+	}
+	defer lag.Close()
+	smp := r.Sample(ctx, r.StoreProbe(), sinkProbe(sink), sampler.GroupLag(lag, "s3sink", topic))
 	defer smp.Stop()
 	p, err := regionProducer(r, env.Primary)
 	if err != nil {
@@ -65,6 +72,12 @@ func runBrokerCrash(ctx context.Context, r *harness.Run, build sinkBuilder) erro
 	if r.History.Count("fault", "") == 0 {
 		return errors.New("the broker crash never happened (the workload ended first): the run proves nothing")
 	}
+
+	peak, at := history.Peak(r.History.Events(), "lag_total")
+	for _, f := range history.Faults(r.History.Events()) {
+		r.Logf("the broker was down from %s to %s into the run", since(r, f.Started), since(r, f.Healed))
+	}
+	r.Logf("the sink's lag peaked at %.0f records, %s into the run", peak, since(r, at))
 
 	audit, err := r.AuditTopic(ctx, env.Primary, topic)
 	if err != nil {

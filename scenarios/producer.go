@@ -35,3 +35,8 @@ func sinkProbe(s *runningSink) sampler.Probe {
 		"pipechaos_s3sink_buffered_bytes", "pipechaos_s3sink_buffered_records", "pipechaos_s3sink_consumer_lag",
 		"pipechaos_s3sink_records_written_total", "pipechaos_s3sink_retries_total", "pipechaos_s3sink_rebalances_total")
 }
+
+// since is how far into the run t is, for the narrative.
+func since(r *harness.Run, t time.Time) time.Duration {
+	return t.Sub(r.History.Start()).Round(time.Millisecond)
+}

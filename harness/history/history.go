@@ -227,3 +227,16 @@ func (h *History) Count(t Type, o Outcome) int {
 	defer h.mu.Unlock()
 	return h.counts[countKey{t, o}]
 }
+
+// Peak is the largest value sampled for metric (summed over its label sets
+// at each sampling instant is NOT done: each sample stands alone) and when.
+func Peak(events []Event, metric string) (float64, time.Time) {
+	var peak float64
+	var at time.Time
+	for _, e := range events {
+		if e.Type == Metric && e.Metric == metric && (at.IsZero() || e.Value > peak) {
+			peak, at = e.Value, e.At
+		}
+	}
+	return peak, at
+}
