@@ -63,6 +63,9 @@ func dockerClient(ctx context.Context) (*testcontainers.DockerClient, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	if err := pingDockerHost(ctx); err != nil {
+		return nil, dockerUnavailable(err)
+	}
 	cli, err := newDockerClient(ctx)
 	if err != nil {
 		return nil, dockerUnavailable(err)
@@ -72,6 +75,24 @@ func dockerClient(ctx context.Context) (*testcontainers.DockerClient, error) {
 		return nil, dockerUnavailable(err)
 	}
 	return cli, nil
+}
+
+// pingDockerHost checks an explicit DOCKER_HOST answers: testcontainers
+// would quietly fall back to another engine (the default socket), which
+// is not what a user who set DOCKER_HOST asked for.
+func pingDockerHost(ctx context.Context) error {
+	if os.Getenv("DOCKER_HOST") == "" {
+		return nil
+	}
+	cli, err := client.New(client.FromEnv)
+	if err != nil {
+		return fmt.Errorf("DOCKER_HOST=%s: %w", os.Getenv("DOCKER_HOST"), err)
+	}
+	defer cli.Close()
+	if _, err := cli.Ping(ctx, client.PingOptions{}); err != nil {
+		return fmt.Errorf("DOCKER_HOST=%s: %w", os.Getenv("DOCKER_HOST"), err)
+	}
+	return nil
 }
 
 // newDockerClient recovers from the panics a missing engine can cause in
@@ -153,6 +174,45 @@ func ownerDead(labels map[string]string) bool {
 	}
 	err = syscall.Kill(pid, 0)
 	return err != nil && !errors.Is(err, syscall.EPERM)
+}
+
+// Resource is one pipechaos container or network.
+type Resource struct {
+	Kind   string // "container" or "network"
+	ID     string
+	Name   string
+	Labels map[string]string
+}
+
+// List returns every container (running or not) and network carrying the
+// pipechaos.managed=true label.
+func List(ctx context.Context) ([]Resource, error) {
+	cli, err := dockerClient(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cli.Close()
+	f := client.Filters{}.Add("label", LabelManaged+"=true")
+	ctrs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	var rs []Resource
+	for _, c := range ctrs.Items {
+		name := ""
+		if len(c.Names) > 0 {
+			name = c.Names[0]
+		}
+		rs = append(rs, Resource{Kind: "container", ID: c.ID, Name: name, Labels: c.Labels})
+	}
+	nets, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("list networks: %w", err)
+	}
+	for _, n := range nets.Items {
+		rs = append(rs, Resource{Kind: "network", ID: n.ID, Name: n.Name, Labels: n.Labels})
+	}
+	return rs, nil
 }
 
 func sweep(ctx context.Context, cli client.APIClient, match func(map[string]string) bool) ([]string, error) {

@@ -1,0 +1,196 @@
+package containers
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/moby/moby/client"
+	"github.com/stretchr/testify/require"
+	"github.com/testcontainers/testcontainers-go"
+	"github.com/testcontainers/testcontainers-go/wait"
+)
+
+// These tests need no Docker: they cover image selection and the
+// configuration of the official images, which cannot run on machines
+// without a registry.
+
+func TestImageKinds(t *testing.T) {
+	for ref, want := range map[string]string{
+		"apache/kafka:3.9.0":                         "apache/kafka",
+		"docker.io/apache/kafka-native:3.9.0":        "apache/kafka-native",
+		"confluentinc/cp-schema-registry:7.7.1":      "confluentinc/cp-schema-registry",
+		"quay.io/minio/minio:RELEASE.2025-01-01":     "quay.io/minio/minio",
+		"localhost:5000/pipechaos/kafka:dev":         "localhost:5000/pipechaos/kafka",
+		"minio/minio@sha256:0123456789abcdef":        "minio/minio",
+		"docker.io/library/busybox":                  "busybox",
+		"registry.example:5000/team/kafka:1@sha256:": "registry.example:5000/team/kafka",
+	} {
+		require.Equal(t, want, repository(ref), ref)
+	}
+	require.True(t, officialKafka("apache/kafka:3.9.0"))
+	require.True(t, officialKafka("docker.io/apache/kafka-native:3.9.0"))
+	require.False(t, officialKafka(DefaultKafkaImage))
+	require.True(t, officialRegistry("confluentinc/cp-schema-registry:7.7.1"))
+	require.False(t, officialRegistry(DefaultRegistryImage))
+}
+
+func TestConfigFromEnvironment(t *testing.T) {
+	t.Setenv("PIPECHAOS_KAFKA_IMAGE", "apache/kafka:3.9.0")
+	t.Setenv("PIPECHAOS_REGISTRY_IMAGE", "confluentinc/cp-schema-registry:7.7.1")
+	t.Setenv("PIPECHAOS_MINIO_IMAGE", "minio/minio:RELEASE.2025-04-22T22-12-26Z")
+	c, err := NewConfig()
+	require.NoError(t, err)
+	require.Equal(t, "apache/kafka:3.9.0", c.KafkaImage)
+	require.Equal(t, "confluentinc/cp-schema-registry:7.7.1", c.RegistryImage)
+	require.Equal(t, "minio/minio:RELEASE.2025-04-22T22-12-26Z", c.MinIOImage)
+
+	c, err = NewConfig(KafkaImage("pipechaos/kafka:other"), RegistryImage(DefaultRegistryImage))
+	require.NoError(t, err, "options win over the environment")
+	require.Equal(t, "pipechaos/kafka:other", c.KafkaImage)
+}
+
+func TestConfigDefaultsAndValidation(t *testing.T) {
+	for _, v := range []string{"PIPECHAOS_KAFKA_IMAGE", "PIPECHAOS_REGISTRY_IMAGE", "PIPECHAOS_MINIO_IMAGE"} {
+		t.Setenv(v, "")
+	}
+	c, err := NewConfig()
+	require.NoError(t, err)
+	require.Equal(t, DefaultKafkaImage, c.KafkaImage)
+	require.Equal(t, DefaultRegistryImage, c.RegistryImage)
+	require.Equal(t, DefaultMinIOImage, c.MinIOImage)
+
+	_, err = NewConfig(RegistryImage("confluentinc/cp-schema-registry:7.7.1"))
+	require.ErrorContains(t, err, "needs an official Kafka image")
+	_, err = NewConfig(Credentials("a", "short"))
+	require.ErrorContains(t, err, "secret key of at least 8")
+	_, err = NewConfig(KafkaImage(""))
+	require.ErrorContains(t, err, "images cannot be empty")
+	_, err = NewConfig(StartupTimeout(0))
+	require.ErrorContains(t, err, "startup timeout must be positive")
+}
+
+func TestRyukMustBeDisabled(t *testing.T) {
+	t.Setenv("TESTCONTAINERS_RYUK_DISABLED", "")
+	require.NoError(t, disableRyuk())
+	require.Equal(t, "true", getenv("TESTCONTAINERS_RYUK_DISABLED"))
+	t.Setenv("TESTCONTAINERS_RYUK_DISABLED", "1")
+	require.ErrorContains(t, disableRyuk(), "exactly TESTCONTAINERS_RYUK_DISABLED=true")
+}
+
+func TestPipechaosKafkaArgs(t *testing.T) {
+	require.Equal(t, []string{
+		"-ports", "40001,40002,40003", "-listen-host", "0.0.0.0", "-advertised-host", "127.0.0.1",
+		"-control", ":40004", "-data-dir", "/data", "-cluster-id", "pipechaos-primary",
+	}, pipechaosKafkaArgs("primary", []int{40001, 40002, 40003}, 40004))
+}
+
+func TestApacheKafkaNodes(t *testing.T) {
+	nodes := apacheKafkaNodes("secondary", []int{41001, 41002, 41003})
+	require.Len(t, nodes, 3)
+	n := nodes[1]
+	require.Equal(t, "kafka-secondary-1", n.alias)
+	require.Equal(t, 41002, n.hostPort)
+	require.Equal(t, "1", n.env["KAFKA_NODE_ID"])
+	require.Equal(t, "broker,controller", n.env["KAFKA_PROCESS_ROLES"])
+	require.Equal(t, "PLAINTEXT://0.0.0.0:41002,BROKER://0.0.0.0:9092,CONTROLLER://0.0.0.0:9094", n.env["KAFKA_LISTENERS"])
+	require.Equal(t, "PLAINTEXT://127.0.0.1:41002,BROKER://kafka-secondary-1:9092", n.env["KAFKA_ADVERTISED_LISTENERS"],
+		"clients on the host get the fixed loopback port, containers the network alias")
+	require.Equal(t, "0@kafka-secondary-0:9094,1@kafka-secondary-1:9094,2@kafka-secondary-2:9094", n.env["KAFKA_CONTROLLER_QUORUM_VOTERS"])
+	require.Equal(t, "3", n.env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"])
+	require.Equal(t, nodes[0].env["CLUSTER_ID"], n.env["CLUSTER_ID"], "one cluster id per region")
+	require.NotEqual(t, apacheKafkaNodes("primary", []int{1})[0].env["CLUSTER_ID"], n.env["CLUSTER_ID"])
+	require.Equal(t, "1", apacheKafkaNodes("primary", []int{42000})[0].env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"])
+
+	req := apply(t, officialKafkaOpts(n, Config{StartupTimeout: 1})...)
+	require.Equal(t, n.env, req.Env)
+	w, ok := only(t, req.WaitingFor).(*kafkaReady)
+	require.True(t, ok, "readiness is a Kafka request on the loopback port")
+	require.Equal(t, 41002, w.port)
+}
+
+func TestCPSchemaRegistryEnv(t *testing.T) {
+	env := cpSchemaRegistryEnv([]string{"kafka-primary-0", "kafka-primary-1"})
+	require.Equal(t, "PLAINTEXT://kafka-primary-0:9092,PLAINTEXT://kafka-primary-1:9092", env["SCHEMA_REGISTRY_KAFKASTORE_BOOTSTRAP_SERVERS"])
+	require.Equal(t, "http://0.0.0.0:8081", env["SCHEMA_REGISTRY_LISTENERS"])
+	require.Equal(t, "2", env["SCHEMA_REGISTRY_KAFKASTORE_TOPIC_REPLICATION_FACTOR"])
+}
+
+func TestMinIOOpts(t *testing.T) {
+	req := apply(t, minioOpts(Config{AccessKey: "ak-test", SecretKey: "sk-test-123", StartupTimeout: 1}, 43000)...)
+	require.Equal(t, "ak-test", req.Env["MINIO_ROOT_USER"])
+	require.Equal(t, "sk-test-123", req.Env["MINIO_ROOT_PASSWORD"])
+	require.Equal(t, "off", req.Env["MINIO_UPDATE"])
+	w, ok := only(t, req.WaitingFor).(*httpReady)
+	require.True(t, ok, "the module's wait must be replaced by a loopback one")
+	require.Equal(t, 43000, w.port)
+	require.Equal(t, "/minio/health/live", w.path)
+}
+
+func TestBindingsAreLoopbackAndFixed(t *testing.T) {
+	pm := bindings(map[int]int{9000: 43210, 40001: 40001})
+	require.Len(t, pm, 2)
+	for p, bs := range pm {
+		require.Len(t, bs, 1)
+		require.Equal(t, "127.0.0.1", bs[0].HostIP.String())
+		if p.Num() == 40001 {
+			require.Equal(t, "40001", bs[0].HostPort, "Kafka ports bind to the same host port")
+		} else {
+			require.Equal(t, "43210", bs[0].HostPort)
+		}
+	}
+	ports, err := freePorts(5)
+	require.NoError(t, err)
+	seen := map[int]bool{}
+	for _, p := range ports {
+		require.False(t, seen[p], "port %d picked twice", p)
+		seen[p] = true
+	}
+}
+
+type noImages struct{ client.APIClient }
+
+func (noImages) ImageInspect(context.Context, string, ...client.ImageInspectOption) (client.ImageInspectResult, error) {
+	return client.ImageInspectResult{}, errors.New("No such image")
+}
+
+func TestMissingImageNamesTheFixAndNeverPulls(t *testing.T) {
+	err := ensureImages(context.Background(), noImages{}, DefaultKafkaImage, "apache/kafka:3.9.0")
+	require.Error(t, err)
+	msg := err.Error()
+	require.Contains(t, msg, "pipechaos/kafka:dev: run `make images`")
+	require.Contains(t, msg, "docker pull apache/kafka:3.9.0")
+	require.Contains(t, msg, "pipechaos never pulls")
+	require.Equal(t, 3, len(strings.Split(msg, "\n")))
+}
+
+func TestOwnerDead(t *testing.T) {
+	labels := ownerLabels("s")
+	require.False(t, ownerDead(labels), "this process is alive")
+	labels[LabelPID] = "999999999"
+	require.True(t, ownerDead(labels))
+	labels[LabelHost] = "another-machine"
+	require.False(t, ownerDead(labels), "owners on other hosts are not judged")
+}
+
+// only unwraps the single strategy WithWaitStrategy wraps in ForAll.
+func only(t *testing.T, s wait.Strategy) wait.Strategy {
+	t.Helper()
+	m, ok := s.(*wait.MultiStrategy)
+	require.True(t, ok)
+	require.Len(t, m.Strategies, 1)
+	return m.Strategies[0]
+}
+
+func apply(t *testing.T, opts ...testcontainers.ContainerCustomizer) *testcontainers.GenericContainerRequest {
+	t.Helper()
+	req := &testcontainers.GenericContainerRequest{ContainerRequest: testcontainers.ContainerRequest{Env: map[string]string{}}}
+	for _, o := range opts {
+		require.NoError(t, o.Customize(req))
+	}
+	return req
+}
+
+func getenv(k string) string { return os.Getenv(k) }
