@@ -65,6 +65,9 @@ type hooks struct {
 	codec      func(ctx context.Context, id int) (*goavro.Codec, error)
 	persist    func(ps *partition, seg *segment, ch chunk) error
 	overBudget func() bool // called with s.mu held
+	// polled, if set, runs in the poll loop after a poll's records were
+	// buffered and before a rebalance is allowed to proceed.
+	polled func()
 }
 
 // New validates cfg and builds a sink. Nothing is consumed until Run.
@@ -219,6 +222,9 @@ func (s *Sink) Run(ctx context.Context) error {
 		fetches := s.cl.PollRecords(pctx, s.cfg.FlushSize)
 		pcancel()
 		s.process(fetches)
+		if s.hooks.polled != nil {
+			s.hooks.polled()
+		}
 		s.cl.AllowRebalance()
 		if fetches.IsClientClosed() {
 			s.mu.Lock()
