@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -203,6 +204,27 @@ func TestEnvironment(t *testing.T) {
 			requireEventually(ctx, t, func() error { return put(ctx, mc, st.Bucket(), "c", f.name) })
 			requireGet(ctx, t, mc, st.Bucket(), "a", "hello")
 		}
+	})
+	t.Run("sidecar on the host network", func(t *testing.T) {
+		// A black-box SUT container sees 127.0.0.1 as this process does:
+		// here a pipechaos-kafka binds a loopback port the test then reaches.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		sc, err := containers.RunSidecar(ctx, e, containers.SidecarSpec{
+			Role: "sidecar", Image: containers.DefaultKafkaImage,
+			Cmd: []string{"-ports", strconv.Itoa(port), "-listen-host", "127.0.0.1", "-control", "127.0.0.1:0", "-data-dir", ""},
+		})
+		require.NoError(t, err)
+		scl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:"+strconv.Itoa(port)), kgo.DialTimeout(time.Second))
+		require.NoError(t, err)
+		defer scl.Close()
+		requireEventually(ctx, t, func() error { return scl.Ping(ctx) })
+		require.NoError(t, sc.Kill(ctx))
+		running, err := sc.Running(ctx)
+		require.NoError(t, err)
+		require.False(t, running)
 	})
 	t.Run("store http faults", func(t *testing.T) {
 		before := st.Faults().Stats()
