@@ -22,6 +22,18 @@ type Signals struct {
 	CPU float64
 	// Now is the time of the evaluation.
 	Now time.Time
+	// MinWorkers and MaxWorkers are the pool's bounds (0: none): the
+	// pool clamps every answer to them, so asking beyond them changes
+	// nothing.
+	MinWorkers, MaxWorkers int
+}
+
+// clamp bounds n by the signals' pool bounds, and by one worker.
+func (s Signals) clamp(n int) int {
+	if s.MaxWorkers > 0 {
+		n = min(n, s.MaxWorkers)
+	}
+	return max(n, s.MinWorkers, 1)
 }
 
 func (s Signals) String() string {
@@ -123,7 +135,7 @@ func (p *Throughput) Desired(s Signals) int {
 	default:
 		p.above, p.below = time.Time{}, time.Time{}
 	}
-	if want != s.Workers {
+	if want = s.clamp(want); want != s.Workers {
 		p.changed = s.Now
 		p.above, p.below = time.Time{}, time.Time{}
 	}

@@ -20,7 +20,7 @@ func play(t *testing.T, p Policy, steps []step) {
 	t.Helper()
 	t0 := time.Unix(1_700_000_000, 0)
 	for i, s := range steps {
-		got := p.Desired(Signals{Lag: s.lag, Workers: s.workers, Throughput: s.rate, Now: t0.Add(s.at)})
+		got := p.Desired(Signals{Lag: s.lag, Workers: s.workers, Throughput: s.rate, Now: t0.Add(s.at), MinWorkers: 1, MaxWorkers: 5})
 		require.Equal(t, s.want, got, "step %d (t=%s lag=%d workers=%d rate=%g)", i, s.at, s.lag, s.workers, s.rate)
 	}
 }
@@ -78,6 +78,9 @@ func TestThroughputPolicy(t *testing.T) {
 		}},
 		{"a sustained low rate removes one worker", []step{
 			{0, 0, 3, 600, 3}, {400 * ms, 0, 3, 600, 3}, {500 * ms, 0, 3, 600, 2},
+		}},
+		{"at the pool's minimum a low rate changes nothing, and starts no cooldown", []step{
+			{0, 0, 1, 100, 1}, {time.Second, 0, 1, 100, 1}, {1100 * ms, 0, 1, 900, 1}, {1600 * ms, 0, 1, 900, 2},
 		}},
 		{"a dip that recovers resets the clock", []step{
 			{0, 0, 3, 600, 3}, {400 * ms, 0, 3, 1500, 3}, {600 * ms, 0, 3, 600, 3}, {1000 * ms, 0, 3, 600, 3}, {1100 * ms, 0, 3, 600, 2},

@@ -88,7 +88,9 @@ type Config struct {
 	// Registerer, if set, also gets the pool's metrics (they always live on
 	// the pool's own registry, see Metrics).
 	Registerer prometheus.Registerer
-	// Logf receives scaling decisions. Default: discarded.
+	// Logf receives scaling decisions and worker failures (a scenario
+	// passes its narrative, which also puts them in the history).
+	// Default: discarded.
 	Logf func(format string, args ...any)
 }
 
@@ -239,7 +241,8 @@ func (p *Pool) Run(ctx context.Context) error {
 // evaluate measures the signals, asks the policy, and scales.
 func (p *Pool) evaluate(ctx context.Context) error {
 	now := time.Now()
-	s := Signals{Lag: p.lag(ctx), Workers: p.Workers(), Throughput: p.throughput(now), Now: now}
+	s := Signals{Lag: p.lag(ctx), Workers: p.Workers(), Throughput: p.throughput(now), Now: now,
+		MinWorkers: p.cfg.MinWorkers, MaxWorkers: p.cfg.MaxWorkers}
 	want := min(max(p.cfg.Policy.Desired(s), p.cfg.MinWorkers), p.cfg.MaxWorkers)
 	p.m.evaluations.Inc()
 	p.m.lag.Set(float64(s.Lag))
@@ -413,9 +416,5 @@ func (p *Pool) throughput(now time.Time) float64 {
 }
 
 func (p *Pool) note(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	p.cfg.Logf("%s", msg)
-	if h := p.cfg.Sink.History; h != nil {
-		h.Note("autoscaler", msg)
-	}
+	p.cfg.Logf(format, args...)
 }

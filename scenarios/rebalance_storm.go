@@ -1,0 +1,404 @@
+package scenarios
+
+// Incident 3: a rebalance storm from lag-based autoscaling.
+//
+// Symptom: during a traffic spike the Kafka→object-store connector
+// processed almost nothing. Its workers were busy, their count went up and
+// down, lag kept climbing, and the group was forever rebalancing.
+//
+// Root cause: the workers were autoscaled (KEDA) on consumer lag, threshold
+// 100 per worker. The spike raised lag, so a worker was added; adding a
+// worker is a group rebalance, and with the eager protocol every member
+// gives up every partition — flushes, commits, waits for the new
+// assignment — so nobody consumes while it lasts. Lag grew faster, so
+// another worker was added: another rebalance. When consumption caught up,
+// lag fell under the threshold and a worker was removed: another rebalance,
+// more lag. Scaling on lag feeds on its own decisions.
+//
+// Fix: scale on what the workers sustain (CPU in production; here the
+// consumption rate per worker), with hysteresis and a cooldown longer than a
+// rebalance, never on lag alone; cooperative rebalancing, so a membership
+// change only moves the partitions that must move; generous session
+// timeouts.
+//
+// The scenario runs a pool of s3sink workers (one consumer group, ten
+// partitions) scaled by the policy under test, every 100ms: the fixed
+// variant uses autoscaler.Throughput with cooperative-sticky rebalancing,
+// the buggy one autoscaler.Lag with the eager protocol of the incident's
+// deployment. Both use the same group timeouts (session and rebalance 2s).
+// Traffic is calm (200 rec/s, which one worker carries far under the lag
+// threshold), then spikes to 2000 rec/s for 2 s, then settles at 400 rec/s.
+// What is asserted, from the data only: every acked record is in the bucket
+// exactly once (checker); the workers lived through at most 3 rebalances
+// (partition revocations, counted by each sink's own metrics and summed by
+// the pool); and the group's sampled lag came back under 200 records within
+// 1 s of the end of the spike. The buggy pool is caught by the rebalances it
+// causes — counted, with the records per second the bucket received during
+// the spike against what arrived, and before it — and by the lag it leaves
+// behind when it has not recovered.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/pipechaos/pipechaos/connectors/autoscaler"
+	"github.com/pipechaos/pipechaos/connectors/s3sink"
+	"github.com/pipechaos/pipechaos/harness"
+	"github.com/pipechaos/pipechaos/harness/env"
+	"github.com/pipechaos/pipechaos/harness/history"
+	"github.com/pipechaos/pipechaos/harness/sampler"
+	"github.com/pipechaos/pipechaos/harness/workload"
+)
+
+// The bounds the scenario asserts.
+const (
+	stormMaxRebalances = 3               // partition revocations across all workers
+	stormRecoveredLag  = 200             // records: "recovered" is back under this
+	stormRecoveryBound = time.Second     // after the spike ends
+	stormDrainTimeout  = 6 * time.Second // after the last record
+	stormReadyTimeout  = 5 * time.Second // for the first worker's assignment
+	stormInterval      = 100 * time.Millisecond
+	stormSession       = 2 * time.Second // session and rebalance timeouts, both variants
+)
+
+// stormTraffic is the workload's shape: calm, a spike, then steadier.
+var stormTraffic = []trafficPhase{
+	{Name: "calm", Records: 160, Rate: 200},
+	{Name: "spike", Records: 4000, Rate: 2000},
+	{Name: "after the spike", Records: 480, Rate: 400},
+}
+
+var _ = register(&harness.Scenario{
+	Name:     "rebalance-storm",
+	Incident: 3,
+	Title:    "Lag-based autoscaling turns a traffic spike into a rebalance storm",
+	Story: "Sink workers were autoscaled on consumer lag. A spike raised lag, so workers were added; each " +
+		"addition rebalanced the group and stopped consumption, which raised lag further, so more were added, " +
+		"then removed: the connector spent the spike rebalancing. Fix: scale on the rate workers sustain, " +
+		"with hysteresis and a cooldown, cooperative rebalancing and generous session timeouts.",
+	Fault:  "a traffic spike: 200 rec/s, then 2000 rec/s for 2 s, then 400 rec/s; workers scaled every 100ms by the policy under test",
+	Checks: "0 lost; at most 3 rebalances (partition revocations across workers); lag back under 200 records within 1 s of the spike's end",
+	Budget: 25 * time.Second,
+	Run:    rebalanceStorm,
+})
+
+// stormPolicy is the system under test of each variant.
+func stormPolicy(v harness.Variant) (autoscaler.Policy, autoscaler.Rebalancing) {
+	if v == harness.Buggy {
+		return &autoscaler.Lag{Threshold: 100}, autoscaler.Eager
+	}
+	return &autoscaler.Throughput{PerWorker: 1500, Sustain: 300 * time.Millisecond, Cooldown: 5 * time.Second}, autoscaler.Cooperative
+}
+
+func rebalanceStorm(ctx context.Context, r *harness.Run) error {
+	const topic, group = "clicks", "clicks-to-s3"
+	if err := r.CreateTopic(ctx, env.Primary, topic, 10); err != nil {
+		return err
+	}
+	region := r.Env.Region(env.Primary)
+	st := r.Env.Store()
+	policy, protocol := stormPolicy(r.Variant)
+	pool, err := autoscaler.New(autoscaler.Config{
+		Sink: s3sink.Config{
+			Brokers: region.Bootstrap(), Topic: topic, Group: group, RegistryURL: r.Env.Registry().URL(),
+			S3Endpoint: st.Endpoint(), S3AccessKey: st.AccessKey(), S3SecretKey: st.SecretKey(), Bucket: st.Bucket(),
+			FlushSize: 500, RotateInterval: 100 * time.Millisecond,
+			SessionTimeout: stormSession, RebalanceTimeout: stormSession,
+			Seed: uint64(r.Seed), History: r.History, Process: "worker",
+			KgoOpts: env.ClientOpts(region.Bootstrap()),
+		},
+		Policy: policy, Rebalancing: protocol, MinWorkers: 1, MaxWorkers: 5,
+		Interval: stormInterval, ThroughputWindow: time.Second,
+		Logf: r.Logf,
+	})
+	if err != nil {
+		return err
+	}
+	r.Logf("a pool of s3sink workers consumes %q (10 partitions) as group %q: policy %T, %s rebalancing, 1 to 5 workers, evaluated every %s",
+		topic, group, policy, protocol, stormInterval)
+	runCtx, stopPool := context.WithCancel(ctx)
+	poolDone := make(chan error, 1)
+	go func() { poolDone <- pool.Run(runCtx) }()
+	stop := func() error {
+		stopPool()
+		err := <-poolDone
+		pool.Close()
+		return err
+	}
+	rctx, cancel := context.WithTimeout(ctx, stormReadyTimeout)
+	err = pool.Ready(rctx)
+	cancel()
+	if err != nil {
+		return errors.Join(err, stop())
+	}
+
+	lagCl, err := region.Client()
+	if err != nil {
+		return errors.Join(err, stop())
+	}
+	defer lagCl.Close()
+	smp := r.Sample(ctx, sampler.GroupLag(lagCl, group, topic), sampler.Prometheus(pool.Metrics(),
+		"pipechaos_autoscaler_workers", "pipechaos_autoscaler_rebalances_total", "pipechaos_autoscaler_records_consumed_total"))
+
+	p, err := regionProducer(r, env.Primary)
+	if err != nil {
+		smp.Stop()
+		return errors.Join(err, stop())
+	}
+	defer p.close()
+	shape := &shapedProducer{Producer: p, phases: stormTraffic, logf: r.Logf}
+	r.Logf("traffic: %s", shape)
+	_, perr := r.Produce(ctx, workload.Config{Topic: topic, Records: shape.records()}, shape)
+
+	drained, lag := r.Drained(ctx, env.Primary, group, topic, stormDrainTimeout)
+	smp.Stop()
+	if err := errors.Join(perr, stop()); err != nil {
+		return err
+	}
+	if !drained {
+		r.Violation("the group never drained: %d records stayed uncommitted %s after the last one was produced", lag, stormDrainTimeout)
+	}
+	if _, err := r.CheckStore(ctx, "topics/"+topic+"/"); err != nil {
+		return err
+	}
+	judgeStorm(r, shape, topic)
+	return nil
+}
+
+// judgeStorm reads the sampled lag, the pool's rebalance counts and the
+// sink writes from the history, and reports what the spike did.
+func judgeStorm(r *harness.Run, shape *shapedProducer, topic string) {
+	ev := r.History.Events()
+	calm, spike := shape.window(0), shape.window(1)
+	if calm.end.IsZero() || spike.end.IsZero() {
+		r.Violation("the traffic spike never completed (%d records produced): the run proves nothing", shape.n)
+		return
+	}
+	lag := series(ev, "lag_total", map[string]string{"topic": topic})
+	revoked := series(ev, "pipechaos_autoscaler_rebalances_total", map[string]string{"kind": "revoked"})
+	lost := series(ev, "pipechaos_autoscaler_rebalances_total", map[string]string{"kind": "lost"})
+	workers := series(ev, "pipechaos_autoscaler_workers", nil)
+	if len(lag) == 0 || len(revoked) == 0 {
+		r.Violation("no lag or rebalance samples were taken: the run proves nothing")
+		return
+	}
+
+	rebalances := int(revoked.last() + lost.last())
+	during := int(revoked.at(spike.end) + lost.at(spike.end) - revoked.at(spike.start) - lost.at(spike.start))
+	calmIn, calmOut := arrived(ev, calm), written(ev, calm)
+	spikeIn, spikeOut := arrived(ev, spike), written(ev, spike)
+	peak := workers.max(spike.start, time.Time{})
+	r.Metric("rebalances", float64(rebalances))
+	r.Metric("peak_workers", peak)
+	r.Metric("calm_written_per_second", calmOut)
+	r.Metric("spike_written_per_second", spikeOut)
+	r.Logf("before the spike the bucket received %.0f rec/s of %.0f arriving; during it %.0f rec/s of %.0f (%.0f%%); workers peaked at %.0f; %d rebalances (%d during the spike)",
+		calmOut, calmIn, spikeOut, spikeIn, 100*spikeOut/max(spikeIn, 1), peak, rebalances, during)
+	if rebalances > stormMaxRebalances {
+		r.Violation("the autoscaler's own scaling caused %d rebalances (partition revocations across workers; %d during the 2 s spike, bound %d): "+
+			"workers peaked at %.0f, and the bucket received %.0f rec/s during the spike while %.0f rec/s arrived (%.0f rec/s before it)",
+			rebalances, during, stormMaxRebalances, peak, spikeOut, spikeIn, calmOut)
+	}
+
+	atEnd := lag.at(spike.end)
+	r.Metric("lag_at_spike_end", atEnd)
+	rec, ok := lag.firstAtMost(spike.end, stormRecoveredLag)
+	if ok && rec.Sub(spike.end) <= stormRecoveryBound {
+		r.Metric("recovery_seconds", rec.Sub(spike.end).Seconds())
+		r.Logf("lag was %.0f records when the spike ended and back under %d %s later", atEnd, stormRecoveredLag, rec.Sub(spike.end).Round(time.Millisecond))
+		return
+	}
+	worst := lag.max(spike.end, spike.end.Add(stormRecoveryBound))
+	r.Violation("lag was %.0f records when the spike ended and still %.0f %s later (peak %.0f; bound: under %d within %s)",
+		atEnd, lag.at(spike.end.Add(stormRecoveryBound)), stormRecoveryBound, worst, stormRecoveredLag, stormRecoveryBound)
+}
+
+// trafficPhase is one stretch of constant rate.
+type trafficPhase struct {
+	Name    string
+	Records int
+	Rate    float64 // records per second
+}
+
+// shapedProducer paces the workload through its phases: record n goes out
+// at the time its phase's rate gives it, so the workload itself runs
+// unthrottled and its IDs stay one sequence. It is called from the
+// workload's one goroutine.
+type shapedProducer struct {
+	workload.Producer
+	phases []trafficPhase
+	logf   func(string, ...any)
+
+	n       int
+	start   time.Time
+	started []time.Time // when each phase's first record went out
+	ended   []time.Time // when each phase's last record went out
+}
+
+func (s *shapedProducer) String() string {
+	var out string
+	for i, p := range s.phases {
+		if i > 0 {
+			out += ", then "
+		}
+		out += fmt.Sprintf("%s %.0f rec/s for %s", p.Name, p.Rate, time.Duration(float64(p.Records)/p.Rate*float64(time.Second)).Round(10*time.Millisecond))
+	}
+	return out
+}
+
+func (s *shapedProducer) records() int {
+	n := 0
+	for _, p := range s.phases {
+		n += p.Records
+	}
+	return n
+}
+
+// due is when record n (from 0) should go out, and its phase.
+func (s *shapedProducer) due(n int) (time.Duration, int) {
+	var at time.Duration
+	for i, p := range s.phases {
+		if n < p.Records {
+			return at + time.Duration(float64(n)/p.Rate*float64(time.Second)), i
+		}
+		n -= p.Records
+		at += time.Duration(float64(p.Records) / p.Rate * float64(time.Second))
+	}
+	return at, len(s.phases) - 1
+}
+
+func (s *shapedProducer) Produce(ctx context.Context, rec *kgo.Record, done func(workload.Ack, error)) {
+	if s.n == 0 {
+		s.start = time.Now()
+		s.started = make([]time.Time, len(s.phases))
+		s.ended = make([]time.Time, len(s.phases))
+	}
+	due, phase := s.due(s.n)
+	if wait := time.Until(s.start.Add(due)); wait > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	now := time.Now()
+	if s.started[phase].IsZero() {
+		s.started[phase] = now
+		s.logf("traffic: %s, %.0f rec/s, from record %d", s.phases[phase].Name, s.phases[phase].Rate, s.n+1)
+	}
+	s.ended[phase] = now
+	s.n++
+	s.Producer.Produce(ctx, rec, done)
+}
+
+// window is phase i's span; zero if it did not complete.
+func (s *shapedProducer) window(i int) span {
+	if i >= len(s.started) || s.n < s.firstOf(i+1) {
+		return span{}
+	}
+	return span{s.started[i], s.ended[i]}
+}
+
+func (s *shapedProducer) firstOf(i int) int {
+	n := 0
+	for _, p := range s.phases[:min(i, len(s.phases))] {
+		n += p.Records
+	}
+	return n
+}
+
+type span struct{ start, end time.Time }
+
+func (w span) seconds() float64 { return max(w.end.Sub(w.start).Seconds(), 1e-3) }
+
+// arrived is the records per second acked in w.
+func arrived(ev []history.Event, w span) float64 {
+	n := 0
+	for _, e := range ev {
+		if e.Type == history.Produce && e.Outcome == history.Acked && !e.At.Before(w.start) && !e.At.After(w.end) {
+			n++
+		}
+	}
+	return float64(n) / w.seconds()
+}
+
+// written is the records per second the sinks wrote to the bucket in w.
+func written(ev []history.Event, w span) float64 {
+	n := 0
+	for _, e := range ev {
+		if e.Type == history.SinkWrite && !e.At.Before(w.start) && !e.At.After(w.end) {
+			n += e.Records
+		}
+	}
+	return float64(n) / w.seconds()
+}
+
+// timeline is one metric's samples, in time order.
+type timeline []history.Event
+
+// series picks the samples of metric whose labels include want.
+func series(ev []history.Event, metric string, want map[string]string) timeline {
+	var out timeline
+	for _, e := range ev {
+		if e.Type != history.Metric || e.Metric != metric {
+			continue
+		}
+		ok := true
+		for k, v := range want {
+			ok = ok && e.Labels[k] == v
+		}
+		if ok {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// at is the last value sampled at or before t (the first one if none).
+func (tl timeline) at(t time.Time) float64 {
+	if len(tl) == 0 {
+		return 0
+	}
+	v := tl[0].Value
+	for _, e := range tl {
+		if e.At.After(t) {
+			break
+		}
+		v = e.Value
+	}
+	return v
+}
+
+func (tl timeline) last() float64 {
+	if len(tl) == 0 {
+		return 0
+	}
+	return tl[len(tl)-1].Value
+}
+
+// max is the largest value sampled in [from, to] (to zero: to the end).
+func (tl timeline) max(from, to time.Time) float64 {
+	m := 0.0
+	for _, e := range tl {
+		if !e.At.Before(from) && (to.IsZero() || !e.At.After(to)) {
+			m = max(m, e.Value)
+		}
+	}
+	return m
+}
+
+// firstAtMost is the time of the first sample at or after from whose value
+// is at most v.
+func (tl timeline) firstAtMost(from time.Time, v float64) (time.Time, bool) {
+	for _, e := range tl {
+		if !e.At.Before(from) && e.Value <= v {
+			return e.At, true
+		}
+	}
+	return time.Time{}, false
+}
