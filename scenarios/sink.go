@@ -2,14 +2,17 @@ package scenarios
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/pipechaos/pipechaos/connectors"
 	"github.com/pipechaos/pipechaos/connectors/s3sink"
 	"github.com/pipechaos/pipechaos/harness"
 	"github.com/pipechaos/pipechaos/harness/env"
+	"github.com/pipechaos/pipechaos/harness/history"
 )
 
 // sinkBuilder makes the sink under test of a scenario for one region,
@@ -89,8 +92,184 @@ func (rs *runningSink) stop() error {
 
 // metrics is the sink's Prometheus registry, if it exposes one.
 func (rs *runningSink) metrics() prometheus.Gatherer {
-	if m, ok := rs.Sink.(interface{ Metrics() *prometheus.Registry }); ok {
+	switch m := rs.Sink.(type) {
+	case interface{ Metrics() *prometheus.Registry }:
 		return m.Metrics()
+	case prometheus.Gatherer:
+		return m
 	}
 	return prometheus.NewRegistry()
+}
+
+// supervise runs the sink build makes the way Kafka Connect's task restart
+// or a Kubernetes restart policy does: when the running instance dies (its
+// Run fails, or the scenario kills it), a new instance joins the same group
+// and resumes from the group's committed offsets. The result is itself a
+// sink, so startSink, drainAndCheck and sinkProbe take it.
+func supervise(build sinkBuilder) sinkBuilder {
+	return func(r *harness.Run, region, topic, group string) (connectors.Sink, error) {
+		sv := &supervised{r: r, build: func() (connectors.Sink, error) { return build(r, region, topic, group) }}
+		first, err := sv.build() // a bad config fails the run at once
+		if err != nil {
+			return nil, err
+		}
+		sv.all = []connectors.Sink{first}
+		return sv, nil
+	}
+}
+
+// supervised is a sink under a restart policy; see supervise.
+type supervised struct {
+	r     *harness.Run
+	build func() (connectors.Sink, error)
+
+	mu     sync.Mutex
+	all    []connectors.Sink // every instance, the running one last
+	closed bool
+	killed bool
+}
+
+func (sv *supervised) current() connectors.Sink {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	return sv.all[len(sv.all)-1]
+}
+
+// Instances is how many instances have been started.
+func (sv *supervised) Instances() int {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	return len(sv.all)
+}
+
+// Run runs instances until ctx is done, Close is called, or an instance
+// returns without having died.
+func (sv *supervised) Run(ctx context.Context) error {
+	for {
+		s := sv.current()
+		err := s.Run(ctx)
+		s.Close()
+		sv.mu.Lock()
+		killed := sv.killed
+		sv.killed = false
+		if sv.closed {
+			sv.mu.Unlock()
+			return nil
+		}
+		if ctx.Err() != nil || (err == nil && !killed) {
+			sv.mu.Unlock()
+			return err
+		}
+		sv.mu.Unlock()
+		why := "was killed"
+		if err != nil {
+			why = "died: " + err.Error()
+		}
+		next, berr := sv.build()
+		if berr != nil {
+			return berr
+		}
+		sv.mu.Lock()
+		if sv.closed {
+			sv.mu.Unlock()
+			next.Close()
+			return nil
+		}
+		sv.all = append(sv.all, next)
+		n := len(sv.all)
+		sv.mu.Unlock()
+		sv.r.Logf("supervisor: the sink %s; instance %d starts in the same group and resumes from its committed offsets", why, n)
+	}
+}
+
+// Close stops the running instance for good.
+func (sv *supervised) Close() {
+	sv.mu.Lock()
+	sv.closed = true
+	s := sv.all[len(sv.all)-1]
+	sv.mu.Unlock()
+	s.Close()
+}
+
+// kill stops the running instance abruptly, without a last flush or
+// commit: what it wrote but had not committed stays so. The supervisor
+// starts the next instance.
+func (sv *supervised) kill() {
+	sv.mu.Lock()
+	sv.killed = true
+	s := sv.all[len(sv.all)-1]
+	sv.mu.Unlock()
+	s.Close()
+}
+
+// Gather gathers the running instance's metrics (for sinkProbe).
+func (sv *supervised) Gather() ([]*dto.MetricFamily, error) {
+	if g, ok := sv.current().(interface{ Metrics() *prometheus.Registry }); ok {
+		return g.Metrics().Gather()
+	}
+	return nil, nil
+}
+
+// total sums a counter over every instance, counting the series whose
+// labels include the given label=value pairs (none: all series).
+func (sv *supervised) total(name string, labels ...string) float64 {
+	sv.mu.Lock()
+	all := append([]connectors.Sink(nil), sv.all...)
+	sv.mu.Unlock()
+	var sum float64
+	for _, s := range all {
+		g, ok := s.(interface{ Metrics() *prometheus.Registry })
+		if !ok {
+			continue
+		}
+		mfs, err := g.Metrics().Gather()
+		if err != nil {
+			continue
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != name {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				if hasLabels(m, labels) {
+					sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	return sum
+}
+
+func hasLabels(m *dto.Metric, kv []string) bool {
+	for i := 0; i+1 < len(kv); i += 2 {
+		found := false
+		for _, l := range m.GetLabel() {
+			found = found || (l.GetName() == kv[i] && l.GetValue() == kv[i+1])
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// writesSince is the sink writes recorded after the latest start of the
+// named fault (none if it has not started).
+func writesSince(h *history.History, fault string) []history.Event {
+	var since time.Time
+	for _, e := range h.Filter(history.Fault) {
+		if e.Fault == fault && e.Phase == history.Start {
+			since = e.At
+		}
+	}
+	if since.IsZero() {
+		return nil
+	}
+	var out []history.Event
+	for _, e := range h.Filter(history.SinkWrite) {
+		if e.At.After(since) {
+			out = append(out, e)
+		}
+	}
+	return out
 }
