@@ -22,9 +22,10 @@ package scenarios
 //
 // The scenario: both sinks run with the incident's flush size of 10M
 // records and a long (10s) rotation; the fixed one also has FlushBytes of
-// 2 MiB in a worker whose memory budget for buffers is 8 MiB. 480 records of 32 KiB
-// (15 MiB) are produced as fast as Kafka takes them; then the sink is asked
-to write what it holds (its Drain, as on a graceful shutdown). The sink's
+// 2 MiB in a worker whose memory budget for buffers is 8 MiB. 480 records
+// of 32 KiB (15 MiB) are produced as fast as Kafka takes them; then the
+// sink is asked to write what it holds (its Drain, as on a graceful
+// shutdown). The sink's
 // buffered_bytes gauge is sampled into the history every 10ms; the peak is
 // read back from the history. Asserted: the peak is within the budget (and
 // was sampled at all), and every acked record is in the bucket exactly once.
