@@ -2,6 +2,7 @@ package s3sink
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -106,7 +107,7 @@ func recordSize(r *kgo.Record) int64 {
 // that calls for. It returns false for a record at or before the last offset
 // accepted (a redelivery within the same assignment).
 func (s *Sink) addLocked(ps *partition, r *kgo.Record, now time.Time) bool {
-	if r.Offset <= ps.last {
+	if r.Offset <= ps.last || s.failed() {
 		return false
 	}
 	ps.last = r.Offset
@@ -118,6 +119,10 @@ func (s *Sink) addLocked(ps *partition, r *kgo.Record, now time.Time) bool {
 	e := entry{r: r, schemaID: noSchema}
 	rt, err := applyTransforms(s.cfg.Transforms, r)
 	switch {
+	case err != nil && s.cfg.ErrorTolerance == ToleranceNone:
+		s.m.transformErrs.Inc()
+		s.failLocked(fmt.Errorf("transform failed on %s/%d@%d, and errors.tolerance=none stops the sink: %w", r.Topic, r.Partition, r.Offset, err))
+		return false
 	case err != nil:
 		e.bad, e.badWhy = err, "transform"
 		s.m.transformErrs.Inc()

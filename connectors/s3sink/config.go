@@ -68,6 +68,15 @@ type Config struct {
 	// Transforms are applied to every record, in order, before it is
 	// buffered (see Transform). Default none.
 	Transforms []Transform
+	// ErrorTolerance is what a transform's error (or panic, recovered as
+	// an error) does, like Kafka Connect's errors.tolerance.
+	// ToleranceAll (default): the record goes to the dead-letter object,
+	// counted, and the sink goes on. ToleranceNone: the sink fails — Run
+	// returns the error, no record at or after it is buffered and no write
+	// starts; the bad record's partition stays at its last commit, so a
+	// sink restarted with a fixed transform consumes it again. Incident 1
+	// ran with "none": one record without a header stopped everything.
+	ErrorTolerance string
 
 	// History, if set, receives one SinkWrite event per object written.
 	History *history.History
@@ -83,6 +92,12 @@ type Config struct {
 	// they win); scenarios pass env.ClientOpts(region.Bootstrap()).
 	KgoOpts []kgo.Opt
 }
+
+// ErrorTolerance values.
+const (
+	ToleranceAll  = "all"
+	ToleranceNone = "none"
+)
 
 const (
 	defaultFlushSize        = 1000
@@ -134,6 +149,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Process == "" {
 		c.Process = defaultProcess
+	}
+	if c.ErrorTolerance == "" {
+		c.ErrorTolerance = ToleranceAll
 	}
 	if c.Logf == nil {
 		c.Logf = func(string, ...any) {}
@@ -188,6 +206,9 @@ func (c Config) validate() error {
 	}
 	if c.SessionTimeout < 0 || c.RebalanceTimeout < 0 {
 		bad("group timeouts cannot be negative (got session %s, rebalance %s)", c.SessionTimeout, c.RebalanceTimeout)
+	}
+	if c.ErrorTolerance != ToleranceAll && c.ErrorTolerance != ToleranceNone {
+		bad("error tolerance %q is not %q or %q: leave it empty for %q (dead-letter and go on)", c.ErrorTolerance, ToleranceAll, ToleranceNone, ToleranceAll)
 	}
 	for i, t := range c.Transforms {
 		if t == nil {

@@ -36,4 +36,6 @@
 // Avro that does not match its schema, a failing transform) is never dropped
 // silently and never stops the pipeline: it is counted and written to the
 // dead-letter object of its chunk before the chunk's offset is committed.
+// The one exception is asked for: with Config.ErrorTolerance "none", a
+// failing transform fails the sink, as errors.tolerance=none does.
 package s3sink

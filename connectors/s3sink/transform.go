@@ -1,6 +1,7 @@
 package s3sink
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -11,10 +12,12 @@ import (
 // record (headers, key, value) in place.
 //
 // The chain runs in Config.Transforms order. A step that drops the record
-// ends the chain; the last non-empty Route of the chain wins. An error ends
-// the chain and sends the record to the dead-letter object — it never stops
-// the sink (incident 1: one bad header must not stop all records), and it is
-// counted in pipechaos_s3sink_transform_errors_total.
+// ends the chain; the last non-empty Route of the chain wins. An error — or
+// a panic, recovered and turned into an error — ends the chain and is
+// counted in pipechaos_s3sink_transform_errors_total; by default it sends
+// the record to the dead-letter object and never stops the sink (incident 1:
+// one bad header must not stop all records). Config.ErrorTolerance "none"
+// makes it fail the sink instead, as errors.tolerance=none did.
 type Transform interface {
 	Apply(r *kgo.Record) (Routed, error)
 }
@@ -38,11 +41,22 @@ type TransformFunc func(r *kgo.Record) (Routed, error)
 // Apply calls f(r).
 func (f TransformFunc) Apply(r *kgo.Record) (Routed, error) { return f(r) }
 
+// apply runs one transform, turning a panic into an error: a transform
+// bug is the transform's error, not the end of the process.
+func apply(i int, t Transform, r *kgo.Record) (rt Routed, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("transform %d (%T) panicked: %v", i, t, p)
+		}
+	}()
+	return t.Apply(r)
+}
+
 // applyTransforms runs the chain on r.
 func applyTransforms(ts []Transform, r *kgo.Record) (Routed, error) {
 	var out Routed
-	for _, t := range ts {
-		rt, err := t.Apply(r)
+	for i, t := range ts {
+		rt, err := apply(i, t, r)
 		if err != nil {
 			return Routed{}, err
 		}
