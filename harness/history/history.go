@@ -153,7 +153,7 @@ func (h *History) Sample(metric string, labels map[string]string, v float64) {
 	h.Append(Event{Type: Metric, Metric: metric, Labels: labels, Value: v})
 }
 
-// Notef records a line of narrative.
+// Note records a line of narrative.
 func (h *History) Note(process, text string) {
 	h.Append(Event{Type: Note, Process: process, Text: text})
 }
