@@ -25,7 +25,9 @@ func rec(hs ...kgo.RecordHeader) *kgo.Record {
 	return &kgo.Record{Topic: "audit", Partition: 1, Offset: 7, Headers: append([]kgo.RecordHeader{{Key: workload.IDHeader, Value: []byte("1")}}, hs...)}
 }
 
-func site(v string) kgo.RecordHeader { return kgo.RecordHeader{Key: workload.SiteHeader, Value: []byte(v)} }
+func site(v string) kgo.RecordHeader {
+	return kgo.RecordHeader{Key: workload.SiteHeader, Value: []byte(v)}
+}
 
 var nullSite = kgo.RecordHeader{Key: workload.SiteHeader, Value: nil}
 
