@@ -1,0 +1,265 @@
+package scenarios
+
+// The schema registry goes down for a while (not one of the numbered
+// incidents; the outage every pipeline built on a registry meets sooner or
+// later, and the place where incident 1's "never stop the pipeline" and
+// incident 7's "schema contracts" meet).
+//
+// Symptom: during a short registry outage nothing alerted — the producers
+// kept producing, the sink kept committing — yet afterwards the bucket
+// missed the records of those minutes, and the dead-letter prefix, which
+// nobody reads, had grown by exactly as many.
+//
+// Root cause: the sink looked the writer schema up in the registry on every
+// flush instead of caching it, and took any lookup error for "unknown
+// schema", sending the records to the dead-letter object and committing
+// them (connectors/s3sink/buggy_registry.go, NewUncachedSchemas).
+//
+// Fix: a schema id names one immutable schema: cache its codec, and
+// dead-letter only on a definite "no such schema"; retry every other error
+// (s3sink.New, registry.go). With schemas cached on both sides, records of
+// known schemas keep flowing through an outage; only a NEW schema cannot be
+// registered, and the producer must say so loudly rather than send.
+//
+// The scenario: a seeded workload of 2400 records at 1500/s to a
+// four-partition topic: records 1–1600 with SchemaV1, 1601–2400 with
+// SchemaV2 (a new version rolled out mid-run). Once the sink has written 4
+// objects and 1000 records are acked, the registry goes down (connections
+// refused). Record 1600 is held until it is down, so the new version is
+// registered during the outage; the registry comes back 300ms after that
+// registration failed. (The workload registers each version once, so the
+// rollout is not retried after the outage: its records all fail.)
+//
+// Asserted: every acked record is in the bucket exactly once (strict); no
+// record went to a dead-letter object; records 1001–1600, produced during
+// the outage with the cached schema, were acked; every record of the
+// version registered during the outage failed with the registration error
+// and none was acked.
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/pipechaos/pipechaos/connectors/s3sink"
+	"github.com/pipechaos/pipechaos/harness"
+	"github.com/pipechaos/pipechaos/harness/env"
+	"github.com/pipechaos/pipechaos/harness/history"
+	"github.com/pipechaos/pipechaos/harness/nemesis"
+	"github.com/pipechaos/pipechaos/harness/workload"
+)
+
+var _ = register(&harness.Scenario{
+	Name:  "registry-outage",
+	Title: "The schema registry goes down: cached schemas keep records flowing, a new schema fails loudly",
+	Story: "During a short registry outage the bucket silently missed records: the sink looked the writer schema " +
+		"up on every flush and took the lookup error for an unknown schema, so healthy records went to dead-letter " +
+		"objects nobody reads and were committed. Fix: cache schemas by id (an id never changes), dead-letter only " +
+		"on a definite 'no such schema', retry the rest; producers fail records of a schema they cannot register.",
+	Fault: "once the sink has written 4 objects and 1000 records are acked, the registry refuses connections; " +
+		"a new schema version is registered during the outage; the registry returns 500ms after that failed",
+	Checks: "strict: every acked record in the bucket exactly once; no dead letters; records of the cached schema " +
+		"acked during the outage; every record of the new schema failed with the registration error, none acked",
+	Budget: 20 * time.Second,
+	Run:    runRegistryOutage,
+})
+
+const (
+	regTopic    = "clicks"
+	regGroup    = "s3sink"
+	regRecords  = 2400
+	regRate     = 1500
+	regDownAt   = 1000 // acked records before the outage
+	regNewFrom  = 1601 // first record of the version rolled out during the outage
+	regHoldHeal = 300 * time.Millisecond
+)
+
+func runRegistryOutage(ctx context.Context, r *harness.Run) error {
+	build := ourSink(s3sink.New, nil)
+	if r.Variant == harness.Buggy {
+		build = ourSink(s3sink.NewUncachedSchemas, nil)
+	}
+	if err := r.CreateTopic(ctx, env.Primary, regTopic, 4); err != nil {
+		return err
+	}
+	sink, err := startSink(ctx, r, env.Primary, regTopic, regGroup, build)
+	if err != nil {
+		return err
+	}
+	defer sink.stop()
+	smp := r.Sample(ctx, r.StoreProbe(), sinkProbe(sink))
+	defer smp.Stop()
+	p, err := regionProducer(r, env.Primary)
+	if err != nil {
+		return err
+	}
+	defer p.close()
+	r.Logf("the %s sink consumes %q; the workload rolls out SchemaV2 at record %d, during the registry outage",
+		r.Variant, regTopic, regNewFrom)
+
+	const outage = "registry-outage"
+	down := func() bool { return faultPhase(r.History, outage, history.Start) }
+	up := func() bool { return faultPhase(r.History, outage, history.Heal) }
+	rejected := func() bool { return noted(r.History, "schema step 2 rejected") }
+	sched := r.Schedule(ctx, nemesis.Step{
+		Nemesis: nemesis.ServiceOutage{Service: nemesis.TargetRegistry},
+		Start: nemesis.When(func() bool {
+			return r.History.Count(history.SinkWrite, "") >= 4 && r.History.Count(history.Produce, history.Acked) >= regDownAt
+		}),
+		Heal: func(ctx context.Context) error {
+			if err := nemesis.When(rejected)(ctx); err != nil {
+				return err
+			}
+			return nemesis.After(regHoldHeal)(ctx) // how long the outage lasts after the failed rollout
+		},
+	})
+	gated := &gatedProducer{Producer: p, gates: map[uint64]func() bool{regNewFrom - 1: down}}
+	_, perr := r.Produce(ctx, workload.Config{Topic: regTopic, Records: regRecords, Rate: regRate, Schemas: []workload.SchemaStep{
+		{From: 1, Schema: workload.SchemaV1},
+		{From: regNewFrom, Schema: workload.SchemaV2},
+	}}, gated)
+	if err := errors.Join(perr, sched.Stop(context.WithoutCancel(ctx))); err != nil {
+		return err
+	}
+	if !down() || !up() {
+		return errors.New("the registry outage did not happen around the rollout: the run proves nothing")
+	}
+	checkProducer(r)
+	checkErr := drainAndCheck(ctx, r, sink, regTopic, 8*time.Second)
+
+	dead, err := deadLetters(ctx, r, "dlq/topics/"+regTopic+"/")
+	if err != nil {
+		return err
+	}
+	r.Metric("dead_letter_records", float64(dead.records))
+	r.Metric("registry_requests", float64(r.Env.Registry().Faults().Stats().Requests))
+	if dead.records > 0 {
+		r.Violation("%d records whose schema the registry holds went to %d dead-letter objects (first error: %s)",
+			dead.records, dead.objects, dead.reason)
+	} else {
+		r.Logf("no dead letters: the sink never needed the registry during the outage")
+	}
+	return checkErr
+}
+
+// checkProducer judges the producer side from the history: records of the
+// cached schema kept flowing during the outage; the version registered
+// during the outage failed loudly, every record of it, and none was acked.
+func checkProducer(r *harness.Run) {
+	var during, newAcked, newFailed int
+	var why string
+	for _, e := range r.History.Filter(history.Produce) {
+		switch id := e.RecordID; {
+		case id > regDownAt && id < regNewFrom && e.Outcome == history.Acked:
+			during++
+		case id >= regNewFrom && e.Outcome == history.Acked:
+			newAcked++
+		case id >= regNewFrom && e.Outcome == history.Failed:
+			newFailed++
+			if why == "" {
+				why = e.Err
+			}
+		}
+	}
+	r.Metric("acked_with_cached_schema_during_outage", float64(during))
+	r.Logf("producer: %d records of the cached schema acked while the registry was down; the rollout during the "+
+		"outage: %d failed, %d acked (%s)", during, newFailed, newAcked, why)
+	const newCount = regRecords - regNewFrom + 1
+	if during == 0 {
+		r.Violation("no record was acked while the registry was down: the cached schema did not keep the producer going")
+	}
+	if newAcked > 0 || newFailed != newCount || !strings.Contains(why, "register schema") {
+		r.Violation("of %d records of the schema registered during the outage, %d failed and %d were acked: "+
+			"a schema the registry never accepted must fail every record, loudly", newCount, newFailed, newAcked)
+	}
+}
+
+// gatedProducer holds the record with a gated ID until its condition holds:
+// the workload's schema steps then land on the right side of a fault
+// whatever the machine's speed.
+type gatedProducer struct {
+	workload.Producer
+	gates map[uint64]func() bool
+}
+
+func (g *gatedProducer) Produce(ctx context.Context, rec *kgo.Record, done func(workload.Ack, error)) {
+	if id, ok := workload.RecordID(rec); ok && g.gates[id] != nil {
+		_ = nemesis.When(g.gates[id])(ctx)
+	}
+	g.Producer.Produce(ctx, rec, done)
+}
+
+// faultPhase reports whether the history holds the fault's phase.
+func faultPhase(h *history.History, fault string, ph history.Phase) bool {
+	for _, e := range h.Filter(history.Fault) {
+		if e.Fault == fault && e.Phase == ph {
+			return true
+		}
+	}
+	return false
+}
+
+// noted reports whether a note of the history contains text.
+func noted(h *history.History, text string) bool {
+	for _, e := range h.Filter(history.Note) {
+		if strings.Contains(e.Text, text) {
+			return true
+		}
+	}
+	return false
+}
+
+type deadLetterCount struct {
+	objects, records int
+	reason           string // the first record's error
+}
+
+// deadLetters counts the dead-letter objects under prefix and their lines
+// (one per record).
+func deadLetters(ctx context.Context, r *harness.Run, prefix string) (deadLetterCount, error) {
+	var n deadLetterCount
+	cl, err := harness.StoreClient(r.Env.Store())
+	if err != nil {
+		return n, err
+	}
+	bucket := r.Env.Store().Bucket()
+	for o := range cl.ListObjectsIter(ctx, bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if o.Err != nil {
+			return n, fmt.Errorf("list dead letters: %w", o.Err)
+		}
+		obj, err := cl.GetObject(ctx, bucket, o.Key, minio.GetObjectOptions{})
+		if err != nil {
+			return n, fmt.Errorf("read dead letters %s: %w", o.Key, err)
+		}
+		n.objects++
+		sc := bufio.NewScanner(obj)
+		sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
+		for sc.Scan() {
+			if n.records == 0 {
+				var dl struct {
+					Error string `json:"error"`
+				}
+				if json.Unmarshal(sc.Bytes(), &dl) == nil {
+					n.reason = dl.Error
+					if r := []rune(n.reason); len(r) > 140 {
+						n.reason = string(r[:140]) + "…"
+					}
+				}
+			}
+			n.records++
+		}
+		err = sc.Err()
+		obj.Close()
+		if err != nil {
+			return n, fmt.Errorf("read dead letters %s: %w", o.Key, err)
+		}
+	}
+	return n, nil
+}
