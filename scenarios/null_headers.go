@@ -1,0 +1,419 @@
+package scenarios
+
+// Incident 1: a null header kills the filter, and the sink stops for hours.
+//
+// Symptom: compliance audit records stopped arriving in the bucket for about
+// six hours. Nothing alerted; the topic quietly backed up (Kafka retained
+// it, so nothing was lost for good — once someone noticed).
+//
+// Root cause: the sink routed records with a filter transform on the
+// wm-site-id header ("US" → the US bucket). It read the header with
+// header.value().toString().equals("US"). Legacy records carried no such
+// header; the first one threw a NullPointerException. The connector ran with
+// errors.tolerance=none, so that one record failed the task, and a failed
+// task consumes nothing at all: every record behind it, good or bad, waited.
+//
+// Fix: a header that is absent, null or malformed takes a permissive default
+// route (US) and is counted in pipechaos_filter_exceptions_total{reason};
+// the filter never fails, so the pipeline never stops on a header — and the
+// metric is what someone alerts on.
+//
+// The scenario runs the s3sink with the filter in its transform chain and
+// errors.tolerance=none (the incident's configuration) in both variants.
+// The workload gives 2% of the records no header, 2% a null one and 1% a
+// malformed one, mixed in from the first record. What is asserted, from the
+// data only: every acked record is in the bucket exactly once (checker);
+// each is under the route its header calls for (read back per prefix); the
+// exceptions metric equals, reason by reason, the bad headers the producer
+// saw acked; the group's sampled lag came back to zero; and objects kept
+// being written until the last record. The buggy filter dies on the first
+// header it cannot dereference: the harness finds the acked records that
+// never reached the bucket, the lag that grew and never came down, and the
+// time after which nothing was written. The sink's own error is only logged,
+// as what an operator would have seen had they looked.
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/pipechaos/pipechaos/connectors/headerfilter"
+	"github.com/pipechaos/pipechaos/connectors/s3sink"
+	"github.com/pipechaos/pipechaos/harness"
+	"github.com/pipechaos/pipechaos/harness/checker"
+	"github.com/pipechaos/pipechaos/harness/env"
+	"github.com/pipechaos/pipechaos/harness/history"
+	"github.com/pipechaos/pipechaos/harness/sampler"
+	"github.com/pipechaos/pipechaos/harness/workload"
+)
+
+var _ = register(&harness.Scenario{
+	Name:     "null-headers",
+	Incident: 1,
+	Title:    "A record without a site header kills the filter and the sink stops consuming",
+	Story: "A sink routed audit records by their wm-site-id header with header.value().toString().equals(\"US\"). " +
+		"Legacy records had no such header: the first one threw, errors.tolerance=none failed the task, and the " +
+		"connector consumed nothing for six hours while the topic backed up, with no alert. The fix routes absent, " +
+		"null and malformed headers to a default and counts them in a metric; the pipeline never stops on a header.",
+	Fault:  "records whose wm-site-id header is absent (2%), null (2%) or malformed (1%), mixed into the stream from the first record; the sink runs with errors.tolerance=none",
+	Checks: "every acked record in the bucket once, under the route its header calls for; filter exceptions metric = bad headers produced, by reason; lag back to zero; objects written until the end",
+	Budget: 20 * time.Second,
+	Run:    runNullHeaders,
+})
+
+const (
+	nullHeadersTopic = "audit"
+	nullHeadersGroup = "audit-sink"
+	homeRoute        = "site=us"
+	otherRoute       = "site=intl"
+)
+
+func runNullHeaders(ctx context.Context, r *harness.Run) error {
+	region := r.Env.Region(env.Primary)
+	if err := r.CreateTopic(ctx, env.Primary, nullHeadersTopic, 4); err != nil {
+		return err
+	}
+
+	// The system under test: the sink with the site filter in its chain,
+	// deployed as in the incident with errors.tolerance=none.
+	newFilter := headerfilter.New
+	if r.Variant == harness.Buggy {
+		newFilter = headerfilter.NewBuggy
+	}
+	filter, err := newFilter(headerfilter.Config{HomeRoute: homeRoute, OtherRoute: otherRoute, Process: "audit-filter", Logf: r.Logf})
+	if err != nil {
+		return err
+	}
+	st := r.Env.Store()
+	sink, err := s3sink.New(s3sink.Config{
+		Brokers: region.Bootstrap(), Topic: nullHeadersTopic, Group: nullHeadersGroup,
+		RegistryURL: r.Env.Registry().URL(),
+		S3Endpoint:  st.Endpoint(), S3AccessKey: st.AccessKey(), S3SecretKey: st.SecretKey(), Bucket: st.Bucket(),
+		FlushSize: 200, RotateInterval: 100 * time.Millisecond,
+		Transforms:     []s3sink.Transform{filter},
+		ErrorTolerance: s3sink.ToleranceNone,
+		History:        r.History, Process: "audit-sink",
+		KgoOpts: env.ClientOpts(region.Bootstrap()),
+	})
+	if err != nil {
+		return err
+	}
+	defer sink.Close()
+	sinkCtx, stopSink := context.WithCancel(ctx)
+	defer stopSink()
+	sinkDone := make(chan error, 1)
+	go func() { sinkDone <- sink.Run(sinkCtx) }()
+	r.Logf("sink started on %q with the %s site filter (%s for US and for any header it cannot read, %s for other sites), errors.tolerance=none",
+		nullHeadersTopic, r.Variant, homeRoute, otherRoute)
+
+	admin, err := region.Client()
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	smp := r.Sample(ctx, committedLag(admin, nullHeadersGroup, nullHeadersTopic),
+		sampler.Prometheus(filter.Metrics(), "pipechaos_filter_exceptions_total"))
+	defer smp.Stop()
+
+	// The workload: a header mix with absent, null and malformed site ids.
+	// The census sees every record the producer had acked and reads its
+	// header itself: the expected counts come from the records, not from
+	// the rates.
+	prod, err := region.Client()
+	if err != nil {
+		return err
+	}
+	defer prod.Close()
+	census := &siteCensus{Producer: workload.KafkaProducer(prod, env.Primary), route: map[uint64]string{}, bad: map[string]int{}}
+	mix := workload.HeaderMix{Absent: 0.02, Null: 0.02, Malformed: 0.01}
+	if _, err := r.Produce(ctx, workload.Config{Topic: nullHeadersTopic, Records: 1000, Rate: 2500, Headers: mix,
+		Keys: workload.Uniform(64), Schemas: []workload.SchemaStep{{From: 1, Schema: workload.SchemaV1}}, MaxInFlight: 256, Process: "producer"}, census); err != nil {
+		return err
+	}
+	producedAt := time.Now()
+	r.Logf("the producer had %d records acked; their headers: %d absent, %d null, %d malformed; the first unroutable one is ID %d (%s)",
+		len(census.route), census.bad[headerfilter.ReasonAbsent], census.bad[headerfilter.ReasonNull], census.bad[headerfilter.ReasonMalformed],
+		census.firstBad, census.firstReason)
+
+	// Drain, judged from the group's committed offsets: wait until they
+	// reach the end of the topic, or until they stop moving.
+	lag, stalled := drainedOrStalled(ctx, admin, nullHeadersGroup, nullHeadersTopic, 1500*time.Millisecond, 8*time.Second)
+	switch {
+	case lag == 0:
+		r.Logf("drain: the group committed every record of %q", nullHeadersTopic)
+	case stalled:
+		r.Logf("drain: the group's commits stopped moving with %d records of %q left; waited %s after the last record was acked", lag, nullHeadersTopic, time.Since(producedAt).Round(time.Millisecond))
+	default:
+		r.Logf("drain: gave up with %d records of %q to commit", lag, nullHeadersTopic)
+	}
+	smp.Stop()
+	stopSink()
+	if err := <-sinkDone; err != nil {
+		r.Logf("what the operator would have seen, had they looked at the task: %v", err)
+	}
+	sink.Close()
+
+	res, err := r.CheckStore(ctx, "")
+	if err != nil {
+		return err
+	}
+	if err := checkRoutes(ctx, r, census, res); err != nil {
+		return err
+	}
+	checkExceptions(r, census, filter.Exceptions())
+	checkLag(r, nullHeadersTopic)
+	checkWritesContinued(r, res)
+	return nil
+}
+
+// siteCensus is the workload's producer, watching: for every record acked,
+// it reads the wm-site-id header as it was produced and notes the route the
+// record is owed. It reads the header on its own terms (not with the
+// filter's code), so the filter is checked against an independent count.
+type siteCensus struct {
+	workload.Producer
+
+	mu          sync.Mutex
+	route       map[uint64]string // ID → the route its header calls for
+	bad         map[string]int    // reason → acked records with that header
+	firstBad    uint64
+	firstReason string // "null header at audit/0@5"
+}
+
+var siteID = regexp.MustCompile(`^[A-Z]{2}$`)
+
+func (c *siteCensus) Produce(ctx context.Context, rec *kgo.Record, done func(workload.Ack, error)) {
+	id, _ := workload.RecordID(rec)
+	reason, site := "absent", ""
+	for _, h := range rec.Headers {
+		if h.Key != workload.SiteHeader {
+			continue
+		}
+		switch {
+		case h.Value == nil:
+			reason = "null"
+		case !siteID.Match(h.Value):
+			reason = "malformed"
+		default:
+			reason, site = "", string(h.Value)
+		}
+	}
+	route := otherRoute
+	if reason != "" || site == "US" {
+		route = homeRoute
+	}
+	c.Producer.Produce(ctx, rec, func(a workload.Ack, err error) {
+		if err == nil {
+			c.mu.Lock()
+			c.route[id] = route
+			if reason != "" {
+				c.bad[reason]++
+				if c.firstBad == 0 || id < c.firstBad {
+					c.firstBad, c.firstReason = id, fmt.Sprintf("%s header, at %s/%d@%d", reason, rec.Topic, a.Partition, a.Offset)
+				}
+			}
+			c.mu.Unlock()
+		}
+		done(a, err)
+	})
+}
+
+// checkRoutes reads every object under each route back and checks each
+// record is under the route its header calls for. A record the checker
+// found lost is not counted again here.
+func checkRoutes(ctx context.Context, r *harness.Run, c *siteCensus, res checker.Result) error {
+	cl, err := harness.StoreClient(r.Env.Store())
+	if err != nil {
+		return err
+	}
+	misrouted, found := 0, map[string]int{}
+	var first []uint64
+	for _, route := range []string{homeRoute, otherRoute} {
+		ids, err := idsUnder(ctx, cl, r.Env.Store().Bucket(), route+"/")
+		if err != nil {
+			return err
+		}
+		found[route] = len(ids)
+		for _, id := range ids {
+			if want, ok := c.route[id]; ok && want != route {
+				misrouted++
+				if len(first) < 10 {
+					first = append(first, id)
+				}
+			}
+		}
+	}
+	r.Logf("routes: %d records under %s/, %d under %s/ (checker: %d found in all)", found[homeRoute], homeRoute, found[otherRoute], otherRoute, res.FoundRecords)
+	if misrouted > 0 {
+		r.Violation("%d records are under the wrong route for their wm-site-id header (first IDs %v)", misrouted, first)
+	}
+	return nil
+}
+
+// idsUnder decodes every object under prefix and returns the record IDs.
+func idsUnder(ctx context.Context, cl *minio.Client, bucket, prefix string) ([]uint64, error) {
+	var ids []uint64
+	for info := range cl.ListObjectsIter(ctx, bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if info.Err != nil {
+			return nil, fmt.Errorf("list %s: %w", prefix, info.Err)
+		}
+		obj, err := cl.GetObject(ctx, bucket, info.Key, minio.GetObjectOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("get %s: %w", info.Key, err)
+		}
+		err = checker.DecodeObject(info.Key, obj, func(f checker.Found) { ids = append(ids, f.ID) })
+		obj.Close()
+		if err != nil {
+			return nil, fmt.Errorf("decode %s: %w", info.Key, err)
+		}
+	}
+	return ids, nil
+}
+
+// checkExceptions compares the filter's exceptions metric with the bad
+// headers the producer had acked, reason by reason.
+func checkExceptions(r *harness.Run, c *siteCensus, counted map[string]int) {
+	var off []string
+	for _, reason := range []string{headerfilter.ReasonAbsent, headerfilter.ReasonNull, headerfilter.ReasonMalformed} {
+		if counted[reason] != c.bad[reason] {
+			off = append(off, fmt.Sprintf("%s %d of %d", reason, counted[reason], c.bad[reason]))
+		}
+	}
+	r.Logf("pipechaos_filter_exceptions_total: absent %d, null %d, malformed %d",
+		counted[headerfilter.ReasonAbsent], counted[headerfilter.ReasonNull], counted[headerfilter.ReasonMalformed])
+	if len(off) > 0 {
+		r.Violation("the filter's exceptions metric does not match the bad headers produced (counted of produced: %s): a monitor on it would not have seen them", strings.Join(off, ", "))
+	}
+}
+
+// drainedOrStalled polls the group's lag on topic (records past its
+// commits) until it is zero, until it has not moved for stall, or until
+// timeout. It returns the last lag seen (-1: never read) and whether the
+// commits stalled.
+func drainedOrStalled(ctx context.Context, cl *kgo.Client, group, topic string, stall, timeout time.Duration) (lag int64, stalled bool) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	lag, since := -1, time.Now()
+	probe := committedLag(cl, group, topic)
+	for {
+		probe(ctx, func(_ string, _ map[string]string, v float64) {
+			if int64(v) != lag {
+				lag, since = int64(v), time.Now()
+			}
+		})
+		switch {
+		case lag == 0:
+			return 0, false
+		case lag > 0 && time.Since(since) >= stall:
+			return lag, true
+		}
+		select {
+		case <-ctx.Done():
+			return lag, false
+		case <-tick.C:
+		}
+	}
+}
+
+// committedLag samples "committed_lag": the records of topic past the
+// group's committed offsets (a partition with no commit counts whole), as
+// Kafka sees them — whether the group's member is alive or not.
+func committedLag(cl *kgo.Client, group, topic string) sampler.Probe {
+	adm := kadm.NewClient(cl)
+	return func(ctx context.Context, emit sampler.Emit) {
+		ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		defer cancel()
+		ends, err := adm.ListEndOffsets(ctx, topic)
+		if err != nil || ends.Error() != nil {
+			return
+		}
+		offs, err := adm.FetchOffsets(ctx, group)
+		if err != nil {
+			return
+		}
+		var total int64
+		ends.Each(func(o kadm.ListedOffset) {
+			committed := int64(0)
+			if c, ok := offs.Lookup(topic, o.Partition); ok && c.Err == nil && c.At > 0 {
+				committed = c.At
+			}
+			total += max(0, o.Offset-committed)
+		})
+		emit("committed_lag", map[string]string{"topic": topic, "group": group}, float64(total))
+	}
+}
+
+// checkLag reads the sampled group lag of topic from the history: the peak
+// and the last sample. Lag that is still there at the end never came down.
+func checkLag(r *harness.Run, topic string) {
+	var peak, last float64
+	var peakAt, lastAt time.Time
+	for _, e := range r.History.Filter(history.Metric) {
+		if e.Metric != "committed_lag" || e.Labels["topic"] != topic {
+			continue
+		}
+		if e.Value > peak {
+			peak, peakAt = e.Value, e.At
+		}
+		last, lastAt = e.Value, e.At
+	}
+	if lastAt.IsZero() {
+		r.Violation("the lag of group %s on %s was never sampled", nullHeadersGroup, topic)
+		return
+	}
+	start := r.History.Start()
+	r.Metric("lag_peak", peak)
+	r.Metric("lag_end", last)
+	if peakAt.IsZero() {
+		peakAt = lastAt
+	}
+	r.Logf("lag (records past the group's commits): peaked at %.0f (+%s), %.0f at the last sample (+%s)", peak, peakAt.Sub(start).Round(time.Millisecond), last, lastAt.Sub(start).Round(time.Millisecond))
+	if last > 0 {
+		r.Violation("consumer lag grew to %.0f records and never came down: still %.0f at the last sample, +%s into the run", peak, last, lastAt.Sub(start).Round(time.Millisecond))
+	}
+}
+
+// checkWritesContinued finds the last object the sink wrote and the acked
+// records produced after it: a sink that stops writing while records keep
+// arriving has stopped, whatever it says. A record acked just after the
+// last write may still be in it (the sink can read a record before its
+// producer hears the ack), so this is a finding only when the checker found
+// records missing too.
+func checkWritesContinued(r *harness.Run, res checker.Result) {
+	events := r.History.Events()
+	var lastWrite time.Time
+	objects := 0
+	for _, e := range events {
+		if e.Type == history.SinkWrite {
+			objects++
+			lastWrite = e.At
+		}
+	}
+	var after []uint64
+	for _, e := range events {
+		if e.Type == history.Produce && e.Outcome == history.Acked && e.At.After(lastWrite) {
+			after = append(after, e.RecordID)
+		}
+	}
+	slices.Sort(after)
+	start := r.History.Start()
+	switch {
+	case objects == 0:
+		r.Violation("the sink never wrote an object, while the producer had %d records acked", len(after))
+	case res.Lost > 0 && len(after) > 0:
+		r.Violation("no object was written after +%s: the producer had %d more records acked after that (IDs %d to %d)",
+			lastWrite.Sub(start).Round(time.Millisecond), len(after), after[0], after[len(after)-1])
+	default:
+		r.Logf("the sink wrote %d objects, the last at +%s", objects, lastWrite.Sub(start).Round(time.Millisecond))
+	}
+}
