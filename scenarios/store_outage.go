@@ -130,6 +130,8 @@ func runStoreOutage(ctx context.Context, r *harness.Run) error {
 		return err
 	}
 
+	r.Logf("each restarted instance resumed from the group's committed offsets; the checker now reads the bucket: " +
+		"a record committed before its object was written is in no object, and no consumer of the group will read it again")
 	checkErr := drainAndCheck(ctx, r, sink, storeTopic, 8*time.Second)
 
 	st := r.Env.Store().Faults().Stats()
@@ -142,7 +144,7 @@ func runStoreOutage(ctx context.Context, r *harness.Run) error {
 	r.Metric("sink_put_retries", retries)
 	r.Metric("sink_instances", float64(instances))
 	r.Logf("cost of the run: %d store requests (%d PUT), %d answered 5xx, %d faulted; the sink retried %.0f writes "+
-		"and %d instances ran (restarted %d times after a write gave up)",
+		"and %d instances ran (%d restart(s) after a write gave up)",
 		st.Requests, st.ByMethod[http.MethodPut], st.Errors5xx, st.Faulted, retries, instances, instances-1)
 	if st.Errors5xx == 0 || instances < 2 {
 		r.Violation("the outage never made a write give up (%d 5xx answers, %d instances): the run proves nothing", st.Errors5xx, instances)
