@@ -54,6 +54,16 @@ func (c *ControlClient) Reconnect(ctx context.Context, node int32) error {
 	return c.broker(ctx, node, "reconnect")
 }
 
+// PauseBroker holds every request the broker receives.
+func (c *ControlClient) PauseBroker(ctx context.Context, node int32) error {
+	return c.broker(ctx, node, "pause")
+}
+
+// UnpauseBroker undoes PauseBroker.
+func (c *ControlClient) UnpauseBroker(ctx context.Context, node int32) error {
+	return c.broker(ctx, node, "unpause")
+}
+
 func (c *ControlClient) broker(ctx context.Context, node int32, action string) error {
 	return c.do(ctx, http.MethodPost, fmt.Sprintf("/brokers/%d/%s", node, action), nil, nil)
 }
@@ -102,7 +112,11 @@ func (c *ControlClient) do(ctx context.Context, method, path string, in, out any
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("kafka control %s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(msg)))
+		hint := ""
+		if resp.StatusCode == http.StatusNotFound {
+			hint = " (an image older than this code? run `make images`)"
+		}
+		return fmt.Errorf("kafka control %s %s: %s: %s%s", method, path, resp.Status, strings.TrimSpace(string(msg)), hint)
 	}
 	if out != nil {
 		return json.NewDecoder(resp.Body).Decode(out)

@@ -73,6 +73,7 @@ type Cluster struct {
 	down     map[int32]bool         // crashed nodes
 	faults   map[string]*kfake.FaultHandle
 	slows    map[string]chan struct{} // closed on heal
+	paused   map[int32]string         // node -> slow id holding all its requests
 	closed   bool
 }
 
@@ -89,6 +90,7 @@ func Start(cfg Config) (*Cluster, error) {
 		down:     make(map[int32]bool),
 		faults:   make(map[string]*kfake.FaultHandle),
 		slows:    make(map[string]chan struct{}),
+		paused:   make(map[int32]string),
 	}
 	opts := []kfake.Opt{kfake.Ports(cfg.Ports...), kfake.ListenFn(c.listen)}
 	if cfg.DataDir != "" {
@@ -291,7 +293,47 @@ func (c *Cluster) SlowRequests(s Slow) (string, error) {
 	if s.DelayMs <= 0 {
 		return "", fmt.Errorf("delay must be positive, got %dms", s.DelayMs)
 	}
-	d := time.Duration(s.DelayMs) * time.Millisecond
+	return c.slow(s.Key, time.Duration(s.DelayMs)*time.Millisecond, s.Nodes)
+}
+
+// PauseBroker holds every request the broker receives until
+// UnpauseBroker, like a frozen process: connections stay open and nothing
+// is answered. Pausing a paused broker does nothing.
+func (c *Cluster) PauseBroker(node int32) error {
+	c.mu.Lock()
+	_, err := c.port(node)
+	_, paused := c.paused[node]
+	c.mu.Unlock()
+	if err != nil || paused {
+		return err
+	}
+	id, err := c.slow(-1, 0, []int32{node})
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.paused[node] = id
+	c.mu.Unlock()
+	return nil
+}
+
+// UnpauseBroker answers the held requests and stops holding new ones.
+func (c *Cluster) UnpauseBroker(node int32) error {
+	c.mu.Lock()
+	_, err := c.port(node)
+	id, paused := c.paused[node]
+	delete(c.paused, node)
+	c.mu.Unlock()
+	if err != nil || !paused {
+		return err
+	}
+	c.RemoveSlow(id)
+	return nil
+}
+
+// slow holds requests with key (-1: any) on nodes (nil: all) for d, or
+// until healed when d is 0.
+func (c *Cluster) slow(key int16, d time.Duration, nodes []int32) (string, error) {
 	healed := make(chan struct{})
 	id := newID()
 	c.mu.Lock()
@@ -302,7 +344,7 @@ func (c *Cluster) SlowRequests(s Slow) (string, error) {
 	c.slows[id] = healed
 	c.mu.Unlock()
 	kc := c.kc
-	kc.ControlKey(s.Key, func(kmsg.Request) (kmsg.Response, error, bool) {
+	kc.ControlKey(key, func(kmsg.Request) (kmsg.Response, error, bool) {
 		select {
 		case <-healed:
 			kc.DropControl()
@@ -310,10 +352,14 @@ func (c *Cluster) SlowRequests(s Slow) (string, error) {
 		default:
 		}
 		kc.KeepControl()
-		if len(s.Nodes) > 0 && !slices.Contains(s.Nodes, kc.CurrentNode()) {
+		if len(nodes) > 0 && !slices.Contains(nodes, kc.CurrentNode()) {
 			return nil, nil, false
 		}
 		kc.SleepControl(func() {
+			if d <= 0 {
+				<-healed
+				return
+			}
 			t := time.NewTimer(d)
 			defer t.Stop()
 			select {

@@ -15,6 +15,8 @@ import (
 //	POST   /brokers/{node}/restart       add it back on its port
 //	POST   /brokers/{node}/isolate       close its connections, refuse new ones
 //	POST   /brokers/{node}/reconnect     accept connections again
+//	POST   /brokers/{node}/pause         hold every request it receives
+//	POST   /brokers/{node}/unpause       answer them again
 //	POST   /faults   body Fault          {"id":"..."}
 //	DELETE /faults/{id}
 //	POST   /slow     body Slow           {"id":"..."}
@@ -46,6 +48,10 @@ func Handler(c *Cluster) http.Handler {
 			fn = c.Isolate
 		case "reconnect":
 			fn = c.Reconnect
+		case "pause":
+			fn = c.PauseBroker
+		case "unpause":
+			fn = c.UnpauseBroker
 		default:
 			http.Error(w, "unknown action "+r.PathValue("action"), http.StatusNotFound)
 			return

@@ -137,6 +137,20 @@ func TestClusterFaultsThroughControlAPI(t *testing.T) {
 	require.NoError(t, ctl.RemoveSlow(ctx, sid))
 	require.NoError(t, produce())
 
+	// Pause: a client that knows only the paused broker gets no answer;
+	// unpausing answers it.
+	require.NoError(t, ctl.PauseBroker(ctx, 2))
+	require.NoError(t, ctl.PauseBroker(ctx, 2), "pausing twice is fine")
+	only, err := kgo.NewClient(kgo.SeedBrokers(addrs[2]), kgo.RequestTimeoutOverhead(300*time.Millisecond)) // Ping's handshake ignores ctx
+	require.NoError(t, err)
+	t.Cleanup(only.Close)
+	pctx, pcancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	require.Error(t, only.Ping(pctx))
+	pcancel()
+	require.NoError(t, ctl.UnpauseBroker(ctx, 2))
+	require.NoError(t, only.Ping(ctx))
+	require.NoError(t, produce())
+
 	_, err = ctl.InjectFault(ctx, kafka.Fault{Key: 0, ErrCode: 0})
 	require.ErrorContains(t, err, "unknown kafka error code")
 	require.ErrorContains(t, ctl.CrashBroker(ctx, 9), "no broker 9")

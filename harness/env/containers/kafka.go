@@ -182,6 +182,41 @@ func (r *region) Reconnect(ctx context.Context, node int32) error {
 	return p.connect(ctx)
 }
 
+// BrokerPauser is a Region that can freeze one broker: requests to it are
+// held unanswered, connections stay open (pipechaos-kafka: kfake
+// SleepControl on every request to that node; official image: docker
+// pause of its container).
+type BrokerPauser interface {
+	PauseBroker(ctx context.Context, node int32) error
+	UnpauseBroker(ctx context.Context, node int32) error
+}
+
+var _ BrokerPauser = (*region)(nil)
+
+// PauseBroker freezes one broker.
+func (r *region) PauseBroker(ctx context.Context, node int32) error {
+	if r.ctl != nil {
+		return r.ctl.PauseBroker(ctx, node)
+	}
+	p, err := r.node(node)
+	if err != nil {
+		return err
+	}
+	return p.pause(ctx)
+}
+
+// UnpauseBroker thaws it.
+func (r *region) UnpauseBroker(ctx context.Context, node int32) error {
+	if r.ctl != nil {
+		return r.ctl.UnpauseBroker(ctx, node)
+	}
+	p, err := r.node(node)
+	if err != nil {
+		return err
+	}
+	return p.unpause(ctx)
+}
+
 // InjectError installs a kfake Fault through the control API.
 func (r *region) InjectError(f env.ProtocolFault) (func(), error) {
 	if r.ctl == nil {
