@@ -1,0 +1,240 @@
+package scenarios
+
+// Incident 2: poll timeout from slow writes.
+//
+// Symptom: sink workers kept leaving and rejoining their consumer group;
+// partitions moved back and forth, batches were written again, and the lag
+// grew instead of draining.
+//
+// Root cause: the worker wrote each batch to object storage inside its poll
+// loop. A large batch took longer to write than the consumer was allowed
+// between polls (max.poll.interval.ms, 5 minutes by default), so the group
+// gave up on the member while it was still writing: its partitions went to
+// another member, which consumed them again from the last commit, and the
+// member's own commit failed when it came back. In franz-go terms
+// (connectors/s3sink, buggy_poll.go: NewBlockingPoll): with
+// BlockRebalanceOnPoll the loop holds every rebalance until it has
+// written what it polled, so a write slower than the rebalance timeout
+// keeps the member from rejoining in time and the group removes it.
+//
+// Fix: the poll loop never waits for the store. The fixed sink writes in a
+// goroutine per partition, keeps polling and allowing rebalances, and is
+// paced by its byte budget; a revoked partition's write gets three
+// quarters of the rebalance timeout and is then abandoned, uncommitted, for
+// the new owner to redo (deterministic object names: the redo overwrites).
+// Commit only after the write is durable.
+//
+// The scenario, scaled down: session and rebalance timeouts of 1s; a
+// 6-partition topic; sink member A alone at first. After 300 acked records
+// the store starts answering every PUT 1.5s late; then member B joins the
+// group, which asks A to rebalance while its writes are slow. The latency
+// heals once every record is acked. Asserted, from the data:
+//   - every acked record reaches the bucket (0 lost), and duplicates stay
+//     within the at-least-once bound derived from the run: one object's
+//     worth (the largest object written) per partition revoked or lost;
+//   - no member is kicked out of the group: the coordinator's member list,
+//     sampled every 100ms with DescribeGroups, shows exactly one member ID
+//     per sink process (a removed member rejoins under a new ID), and no
+//     member lost its partitions (rebalances_total{kind="lost"}, sampled
+//     from both sinks, stays 0);
+//   - the group drains within 8s of the end of the workload.
+// The peak group lag and the rebalance counts are reported for both.
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/pipechaos/pipechaos/connectors/s3sink"
+	"github.com/pipechaos/pipechaos/harness"
+	"github.com/pipechaos/pipechaos/harness/checker"
+	"github.com/pipechaos/pipechaos/harness/env"
+	"github.com/pipechaos/pipechaos/harness/history"
+	"github.com/pipechaos/pipechaos/harness/nemesis"
+	"github.com/pipechaos/pipechaos/harness/sampler"
+	"github.com/pipechaos/pipechaos/harness/workload"
+)
+
+const (
+	pollTopic     = "payments"
+	pollGroup     = "s3sink"
+	pollRecords   = 3000
+	pollRate      = 1000
+	pollSlowAfter = 300
+	pollLatency   = 1500 * time.Millisecond
+	pollTimeout   = time.Second
+	rebalances    = "pipechaos_s3sink_rebalances_total"
+)
+
+var _ = register(&harness.Scenario{
+	Name:     "poll-timeout",
+	Incident: 2,
+	Title:    "Poll timeout from slow writes: a member busy writing is kicked out of its group",
+	Story: "Batches took longer to write to object storage than the consumer was allowed between polls: the " +
+		"member was kicked from the group, its partitions moved, work was redone and the lag grew. Fix: never " +
+		"write inside the poll loop (write in the background, pace with a byte budget, keep allowing " +
+		"rebalances), tune the timeouts so a slow write cannot exceed them, commit only after the write is durable.",
+	Fault: "after 300 acked records every store PUT takes 1.5s (rebalance and session timeouts 1s); a second " +
+		"sink member joins the group while writes are slow; healed when the workload is acked",
+	Checks: "0 lost; duplicates within one object per revocation; no member is kicked (one member ID per sink " +
+		"process in the coordinator's sampled member list, rebalances_total{kind=\"lost\"} = 0); the group drains",
+	Budget: 25 * time.Second,
+	Run:    runPollTimeout,
+})
+
+func runPollTimeout(ctx context.Context, r *harness.Run) error {
+	if err := r.CreateTopic(ctx, env.Primary, pollTopic, 6); err != nil {
+		return err
+	}
+	build := s3sink.New
+	if r.Variant == harness.Buggy {
+		build = s3sink.NewBlockingPoll
+	}
+	member := func(name string) sinkBuilder {
+		return ourSink(build, func(c *s3sink.Config) {
+			c.Process = name
+			c.SessionTimeout, c.RebalanceTimeout = pollTimeout, pollTimeout
+			c.FlushSize = 200
+		})
+	}
+	a, err := startSink(ctx, r, env.Primary, pollTopic, pollGroup, member("s3sink-a"))
+	if err != nil {
+		return err
+	}
+	defer a.stop()
+	lagCl, err := r.Env.Region(env.Primary).Client()
+	if err != nil {
+		return err
+	}
+	defer lagCl.Close()
+	smp := r.Sample(ctx, r.StoreProbe(), sinkProbe(a), sampler.GroupLag(lagCl, pollGroup, pollTopic), groupMembers(lagCl, pollGroup))
+	defer smp.Stop()
+	p, err := regionProducer(r, env.Primary)
+	if err != nil {
+		return err
+	}
+	defer p.close()
+
+	r.Logf("%s sink member s3sink-a consumes %q alone; session and rebalance timeouts %s", r.Variant, pollTopic, pollTimeout)
+	sched := r.Schedule(ctx, nemesis.Step{
+		Nemesis: &nemesis.HTTPFault{Service: nemesis.TargetStore, Fault: env.HTTPFault{Latency: pollLatency, Methods: []string{"PUT"}}}, // a pointer: Running.heal compares nemeses with ==
+		Start:   nemesis.AfterAcked(r.History, pollSlowAfter),
+		Heal:    nemesis.AfterAcked(r.History, pollRecords),
+	})
+	produced := make(chan error, 1)
+	go func() {
+		_, err := r.Produce(ctx, workload.Config{Topic: pollTopic, Records: pollRecords, Rate: pollRate}, p)
+		produced <- err
+	}()
+
+	// The second member joins once the store is slow: the group must
+	// rebalance while member A is writing.
+	var (
+		b    *runningSink
+		bsmp *sampler.Sampler
+	)
+	if err := nemesis.When(func() bool { return r.History.Count(history.Fault, "") > 0 })(ctx); err == nil {
+		r.Logf("member s3sink-b joins the group while every PUT takes %s", pollLatency)
+		if b, err = startSink(ctx, r, env.Primary, pollTopic, pollGroup, member("s3sink-b")); err != nil {
+			return errors.Join(err, <-produced)
+		}
+		defer b.stop()
+		bsmp = r.Sample(ctx, sinkProbe(b))
+		defer bsmp.Stop()
+	}
+	perr := <-produced
+	if err := errors.Join(perr, sched.Stop(context.WithoutCancel(ctx))); err != nil {
+		return err
+	}
+	if b == nil {
+		return errors.New("the store never became slow (the workload ended first): the run proves nothing")
+	}
+
+	ok, lag := r.Drained(ctx, env.Primary, pollGroup, pollTopic, 8*time.Second)
+	if !ok {
+		r.Violation("the group never drained: %d records stayed uncommitted 8s after the workload", lag)
+	}
+	for _, s := range []*runningSink{a, b} {
+		if err := s.stop(); err != nil && !errors.Is(err, context.Canceled) {
+			r.Logf("sink %s stopped with: %v", s.Group, err)
+		}
+	}
+	smp.Stop()
+	bsmp.Stop()
+
+	events := r.History.Events()
+	lost, _ := sampledCounter(events, rebalances, map[string]string{"kind": "lost"})
+	revoked, _ := sampledCounter(events, rebalances, map[string]string{"kind": "revoked"})
+	assigned, sampled := sampledCounter(events, rebalances, map[string]string{"kind": "assigned"})
+	if !sampled {
+		r.Violation("the sinks' %s was never sampled: the group's behaviour cannot be judged", rebalances)
+	}
+	peakLag, _ := history.Peak(events, "lag_total")
+	largest := 0
+	for _, e := range events {
+		if e.Type == history.SinkWrite {
+			largest = max(largest, e.Records)
+		}
+	}
+	bound := int(revoked+lost) * largest
+	members := map[string]bool{}
+	for _, e := range events {
+		if e.Type == history.Metric && e.Metric == groupMember {
+			members[e.Labels["member"]] = true
+		}
+	}
+	r.Metric("group_member_ids", float64(len(members)))
+	r.Logf("the group's coordinator saw %d member IDs for the 2 sink processes", len(members))
+	r.Metric("rebalances_lost", lost)
+	r.Metric("rebalances_revoked", revoked)
+	r.Metric("rebalances_assigned", assigned)
+	r.Metric("peak_group_lag", peakLag)
+	r.Logf("both members: %.0f assignments, %.0f revocations, %.0f losses of partitions; peak group lag %.0f records; "+
+		"duplicate bound: %.0f revoked or lost × %d records (the largest object) = %d",
+		assigned, revoked, lost, peakLag, revoked+lost, largest, bound)
+	if len(members) > 2 {
+		r.Violation("members were kicked out of the group and rejoined under new IDs: the coordinator saw %d member IDs "+
+			"for 2 sink processes; %.0f assignments and %.0f revocations in all", len(members), assigned, revoked)
+	}
+	if lost > 0 {
+		r.Violation("members were kicked out of the group: partitions were lost %.0f times (rebalances_total{kind=\"lost\"}), "+
+			"%.0f assignments in all, group lag peaked at %.0f records", lost, assigned, peakLag)
+	}
+	res, err := r.CheckStore(ctx, "topics/"+pollTopic+"/", checker.MaxDuplicates(bound))
+	if err != nil {
+		return err
+	}
+	if res.Duplicated > 0 {
+		r.Logf("%d records are in the bucket more than once: work redone by the member that took their partitions "+
+			"over (at-least-once bound %d)", res.Duplicated, bound)
+	}
+	return nil
+}
+
+const groupMember = "group_member"
+
+// groupMembers samples, as the group's coordinator describes it, one
+// "group_member" sample per member of group, labelled with its member ID.
+// A member that the coordinator removes and that joins again comes back
+// under a new member ID: more IDs than processes means members were kicked.
+func groupMembers(cl *kgo.Client, group string) sampler.Probe {
+	adm := kadm.NewClient(cl)
+	return func(ctx context.Context, emit sampler.Emit) {
+		ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		defer cancel()
+		gs, err := adm.DescribeGroups(ctx, group)
+		if err != nil {
+			return
+		}
+		g, ok := gs[group]
+		if !ok || g.Err != nil {
+			return
+		}
+		for _, m := range g.Members {
+			emit(groupMember, map[string]string{"group": group, "member": m.MemberID}, 1)
+		}
+	}
+}
