@@ -51,8 +51,16 @@ type Running struct {
 	err    error
 
 	mu     sync.Mutex
-	active []Nemesis // started, not yet healed
+	active []active // started, not yet healed
+	nextID int
 	s      *Schedule
+}
+
+// active is a started fault. Faults are told apart by id: a Nemesis value
+// need not be comparable.
+type active struct {
+	id int
+	n  Nemesis
 }
 
 // Run starts the schedule in the background. Stop ends it, healing every
@@ -82,7 +90,8 @@ func (r *Running) run(ctx context.Context) error {
 				r.logf("%s skipped by its probability %.2f", st.Nemesis.Name(), st.Probability)
 				continue
 			}
-			if err := r.start(ctx, st.Nemesis); err != nil {
+			id, err := r.start(ctx, st.Nemesis)
+			if err != nil {
 				return err
 			}
 			if st.Heal == nil {
@@ -91,7 +100,7 @@ func (r *Running) run(ctx context.Context) error {
 			if err := st.Heal(ctx); err != nil {
 				return nil // Stop heals it
 			}
-			if err := r.heal(context.WithoutCancel(ctx), st.Nemesis); err != nil {
+			if err := r.heal(context.WithoutCancel(ctx), active{id, st.Nemesis}); err != nil {
 				return err
 			}
 		}
@@ -99,26 +108,29 @@ func (r *Running) run(ctx context.Context) error {
 	return nil
 }
 
-func (r *Running) start(ctx context.Context, n Nemesis) error {
+func (r *Running) start(ctx context.Context, n Nemesis) (int, error) {
 	if err := n.Start(ctx, r.s.Env); err != nil {
-		return fmt.Errorf("start %s on %s: %w", n.Name(), n.Target(), err)
+		return 0, fmt.Errorf("start %s on %s: %w", n.Name(), n.Target(), err)
 	}
 	r.mu.Lock()
-	r.active = append(r.active, n)
+	r.nextID++
+	id := r.nextID
+	r.active = append(r.active, active{id, n})
 	r.mu.Unlock()
 	text := describe(n)
 	if r.s.History != nil {
 		r.s.History.FaultStarted(n.Name(), n.Target(), text)
 	}
 	r.logf("nemesis: %s", text)
-	return nil
+	return id, nil
 }
 
-func (r *Running) heal(ctx context.Context, n Nemesis) error {
+func (r *Running) heal(ctx context.Context, a active) error {
+	n := a.n
 	err := n.Heal(ctx, r.s.Env)
 	r.mu.Lock()
-	for i, a := range r.active {
-		if a == n {
+	for i, x := range r.active {
+		if x.id == a.id {
 			r.active = append(r.active[:i], r.active[i+1:]...)
 			break
 		}
@@ -160,11 +172,11 @@ func (r *Running) Stop(ctx context.Context) error {
 	r.cancel()
 	<-r.done
 	r.mu.Lock()
-	active := append([]Nemesis(nil), r.active...)
+	still := append([]active(nil), r.active...)
 	r.mu.Unlock()
 	errs := []error{r.err}
-	for i := len(active) - 1; i >= 0; i-- {
-		errs = append(errs, r.heal(ctx, active[i]))
+	for i := len(still) - 1; i >= 0; i-- {
+		errs = append(errs, r.heal(ctx, still[i]))
 	}
 	return errors.Join(errs...)
 }

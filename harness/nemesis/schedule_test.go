@@ -128,3 +128,20 @@ func TestAfterAckedWaitsForTheHistory(t *testing.T) {
 	require.ErrorIs(t, AfterAcked(h, 10)(ctx), context.Canceled)
 	require.True(t, errors.Is(ctx.Err(), context.Canceled))
 }
+
+// sliced is a nemesis whose value holds a slice, so it is not comparable.
+type sliced struct {
+	recorder
+	tags []string
+}
+
+func TestNonComparableNemesisHeals(t *testing.T) {
+	var mu sync.Mutex
+	var log []string
+	n := sliced{recorder{"s", &mu, &log, nil}, []string{"PUT"}}
+	s := &Schedule{History: history.New(), Steps: []Step{{Nemesis: n, Heal: After(0)}, {Nemesis: n}}}
+	run := s.Run(context.Background())
+	require.NoError(t, run.Wait(context.Background()))
+	require.NoError(t, run.Stop(context.Background()))
+	require.Equal(t, []string{"start s", "heal s", "start s", "heal s"}, log)
+}
