@@ -18,7 +18,8 @@
 // through in-process HTTP fault layers (fakes/httpfault), whose Stats are
 // the request cost of a run.
 //
-// Faults: Region.Stop/Start stop and start the region's containers; per
+// Faults: Region.Stop/Start stop and start the region's containers (the
+// registry's Stop freezes an in-memory registry so schemas survive); per
 // broker, CrashBroker/RestartBroker, Isolate/Reconnect, InjectError and
 // SlowRequests go to the pipechaos-kafka control API (kfake RemoveNode /
 // AddNode on the same port, a gated listener, kfake Fault, ControlKey plus

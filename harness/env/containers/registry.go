@@ -16,9 +16,10 @@ const registryPort = 8081
 
 // registry is the schema registry container behind an HTTP fault layer.
 type registry struct {
-	proc  *proc
-	layer *httpfault.Layer
-	srv   *httpfault.Server
+	proc     *proc
+	layer    *httpfault.Layer
+	srv      *httpfault.Server
+	inMemory bool // pipechaos-registry: schemas die with the process
 }
 
 var (
@@ -40,7 +41,7 @@ func (e *environment) startRegistry(ctx context.Context) (*registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &registry{proc: p, layer: layer, srv: srv}, nil
+	return &registry{proc: p, layer: layer, srv: srv, inMemory: !officialRegistry(e.ccfg.RegistryImage)}, nil
 }
 
 func registryOpts(e *environment, hostPort int) []testcontainers.ContainerCustomizer {
@@ -87,16 +88,20 @@ func (r *registry) Unpause(ctx context.Context) error    { return r.proc.unpause
 func (r *registry) Disconnect(ctx context.Context) error { return r.proc.disconnect(ctx) }
 func (r *registry) Connect(ctx context.Context) error    { return r.proc.connect(ctx) }
 
-// Stop takes the registry process down: its container stops and the
-// fault layer's port refuses connections, like the embedded backend.
-// Start brings both back on the same address. The pipechaos registry
-// keeps schemas in memory, so they are lost across Stop/Start (an
-// official registry keeps them in Kafka).
+// Stop makes the registry unreachable: the fault layer's port refuses
+// connections, like the embedded backend. Start brings it back on the same
+// address with its schemas. The pipechaos registry keeps schemas in
+// memory, so its container is frozen (docker pause), not stopped; an
+// official registry keeps them in Kafka and is stopped for real. Kill
+// (ProcessFaults) is the outage that loses in-memory schemas.
 func (r *registry) Stop(ctx context.Context) error {
 	if err := r.srv.Stop(); err != nil {
 		return err
 	}
 	r.layer.CloseIdleConnections()
+	if r.inMemory {
+		return r.proc.pause(ctx)
+	}
 	return r.proc.stop(ctx)
 }
 
