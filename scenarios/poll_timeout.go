@@ -31,7 +31,8 @@ package scenarios
 // heals once every record is acked. Asserted, from the data:
 //   - every acked record reaches the bucket (0 lost), and duplicates stay
 //     within the at-least-once bound derived from the run: one object's
-//     worth (the largest object written) per partition revoked or lost;
+//     worth (the largest object written) per revocation or loss of
+//     partitions (rebalances_total, sampled from both sinks);
 //   - no member is kicked out of the group: the coordinator's member list,
 //     sampled every 100ms with DescribeGroups, shows exactly one member ID
 //     per sink process (a removed member rejoins under a new ID), and no

@@ -1,0 +1,5 @@
+package scenarios
+
+import "testing"
+
+func TestMigration(t *testing.T) { runScenario(t, "migration") }
