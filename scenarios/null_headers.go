@@ -134,7 +134,7 @@ func runNullHeaders(ctx context.Context, r *harness.Run) error {
 	defer prod.Close()
 	census := &siteCensus{Producer: workload.KafkaProducer(prod, env.Primary), route: map[uint64]string{}, bad: map[string]int{}}
 	mix := workload.HeaderMix{Absent: 0.02, Null: 0.02, Malformed: 0.01}
-	if _, err := r.Produce(ctx, workload.Config{Topic: nullHeadersTopic, Records: 1000, Rate: 2500, Headers: mix,
+	if _, err := r.Produce(ctx, workload.Config{Topic: nullHeadersTopic, Records: 600, Rate: 2000, Headers: mix,
 		Keys: workload.Uniform(64), Schemas: []workload.SchemaStep{{From: 1, Schema: workload.SchemaV1}}, MaxInFlight: 256, Process: "producer"}, census); err != nil {
 		return err
 	}
