@@ -70,31 +70,34 @@ func (s *Sampler) Stop() {
 	s.wg.Wait()
 }
 
-// GroupLag samples "lag" (records behind the log end) per partition of topic
-// for a consumer group, through cl (which the caller owns).
+// GroupLag samples "lag" per partition of topic for a consumer group —
+// the log end offset minus the group's committed offset, where a partition
+// the group never committed counts whole — and "lag_total", through cl
+// (which the caller owns). A group that never joined therefore shows every
+// record as lag, not zero.
 func GroupLag(cl *kgo.Client, group, topic string) Probe {
 	adm := kadm.NewClient(cl)
 	return func(ctx context.Context, emit Emit) {
 		ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 		defer cancel()
-		lags, err := adm.Lag(ctx, group)
+		ends, err := adm.ListEndOffsets(ctx, topic)
+		if err != nil || ends.Error() != nil {
+			return
+		}
+		committed, err := adm.FetchOffsets(ctx, group)
 		if err != nil {
 			return
 		}
-		l, ok := lags[group]
-		if !ok || l.FetchErr != nil {
-			return
-		}
 		total := int64(0)
-		for _, ps := range l.Lag {
-			for p, ml := range ps {
-				if ml.Topic != topic || ml.Err != nil {
-					continue
-				}
-				emit("lag", map[string]string{"topic": topic, "partition": strconv.Itoa(int(p))}, float64(ml.Lag))
-				total += ml.Lag
+		ends.Each(func(o kadm.ListedOffset) {
+			at := int64(0)
+			if c, ok := committed.Lookup(topic, o.Partition); ok && c.Err == nil && c.At > 0 {
+				at = c.At
 			}
-		}
+			lag := max(o.Offset-at, 0)
+			emit("lag", map[string]string{"topic": topic, "partition": strconv.Itoa(int(o.Partition))}, float64(lag))
+			total += lag
+		})
 		emit("lag_total", map[string]string{"topic": topic}, float64(total))
 	}
 }
