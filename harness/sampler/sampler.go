@@ -84,10 +84,8 @@ func GroupLag(cl *kgo.Client, group, topic string) Probe {
 		if err != nil || ends.Error() != nil {
 			return
 		}
-		committed, err := adm.FetchOffsets(ctx, group)
-		if err != nil {
-			return
-		}
+		// An unknown group is an error here: it has committed nothing.
+		committed, _ := adm.FetchOffsets(ctx, group)
 		total := int64(0)
 		ends.Each(func(o kadm.ListedOffset) {
 			at := int64(0)
