@@ -96,7 +96,7 @@ func sinkConsume(b *testing.B, e env.Environment, topic, group string) time.Dura
 	s, err := s3sink.New(s3sink.Config{
 		Brokers: boot, Topic: topic, Group: group, RegistryURL: e.Registry().URL(),
 		S3Endpoint: st.Endpoint(), S3AccessKey: st.AccessKey(), S3SecretKey: st.SecretKey(), Bucket: st.Bucket(),
-		FlushSize: 5000, KgoOpts: append(env.ClientOpts(boot), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())),
+		FlushSize: 5000, RotateInterval: 200 * time.Millisecond, KgoOpts: append(env.ClientOpts(boot), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())),
 	})
 	if err != nil {
 		b.Fatal(err)
