@@ -82,8 +82,7 @@ func runMigration(ctx context.Context, r *harness.Run) error {
 	r.Logf("the %s sink consumes %q while three faults stack: a v1 → v2 migration at record %d, a slow store, a broker crash",
 		r.Variant, migrationTopic, migrationV2From)
 	slow := r.Schedule(ctx, nemesis.Step{
-		// A pointer: Running.heal compares nemeses with ==.
-		Nemesis: &nemesis.HTTPFault{Service: nemesis.TargetStore,
+		Nemesis: nemesis.HTTPFault{Service: nemesis.TargetStore,
 			Fault: env.HTTPFault{Latency: 200 * time.Millisecond, Status: 503, Code: "SlowDown", Probability: 0.3, Methods: []string{"PUT"}}},
 		Start: nemesis.AfterAcked(r.History, 300),
 		Heal:  nemesis.AfterAcked(r.History, 2700),

@@ -122,7 +122,7 @@ func runPollTimeout(ctx context.Context, r *harness.Run) error {
 
 	r.Logf("%s sink member s3sink-a consumes %q alone; session and rebalance timeouts %s", r.Variant, pollTopic, pollTimeout)
 	sched := r.Schedule(ctx, nemesis.Step{
-		Nemesis: &nemesis.HTTPFault{Service: nemesis.TargetStore, Fault: env.HTTPFault{Latency: pollLatency, Methods: []string{"PUT"}}}, // a pointer: Running.heal compares nemeses with ==
+		Nemesis: nemesis.HTTPFault{Service: nemesis.TargetStore, Fault: env.HTTPFault{Latency: pollLatency, Methods: []string{"PUT"}}},
 		Start:   nemesis.AfterAcked(r.History, pollSlowAfter),
 		Heal:    nemesis.AfterAcked(r.History, pollRecords),
 	})
