@@ -194,3 +194,27 @@ func apply(t *testing.T, opts ...testcontainers.ContainerCustomizer) *testcontai
 }
 
 func getenv(k string) string { return os.Getenv(k) }
+
+func TestRetryPortsOnlyOnPortConflicts(t *testing.T) {
+	calls := 0
+	_, err := retryPorts(func() (int, error) {
+		calls++
+		return 0, errors.New("driver failed programming external connectivity: Bind for 127.0.0.1:40001 failed: port is already allocated")
+	})
+	require.Error(t, err)
+	require.Equal(t, 3, calls)
+	calls = 0
+	v, err := retryPorts(func() (int, error) {
+		calls++
+		if calls == 1 {
+			return 0, errors.New("listen tcp 127.0.0.1:40001: bind: address already in use")
+		}
+		return 7, nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, 7, v)
+	calls = 0
+	_, err = retryPorts(func() (int, error) { calls++; return 0, errors.New("image not present locally") })
+	require.Error(t, err)
+	require.Equal(t, 1, calls)
+}

@@ -102,7 +102,7 @@ func New(tb testing.TB, cfg env.Config, opts ...Opt) (env.Environment, error) {
 	errs := make([]error, 4)
 	for i, name := range []string{env.Primary, env.Secondary} {
 		wg.Go(func() {
-			r, err := e.startRegion(ctx, name)
+			r, err := retryPorts(func() (*region, error) { return e.startRegion(ctx, name) })
 			if err == nil {
 				e.mu.Lock()
 				e.regions[name] = r
@@ -112,12 +112,12 @@ func New(tb testing.TB, cfg env.Config, opts ...Opt) (env.Environment, error) {
 		})
 	}
 	if !officialRegistry(ccfg.RegistryImage) {
-		wg.Go(func() { e.registry, errs[2] = e.startRegistry(ctx) })
+		wg.Go(func() { e.registry, errs[2] = retryPorts(func() (*registry, error) { return e.startRegistry(ctx) }) })
 	}
-	wg.Go(func() { e.store, errs[3] = e.startStore(ctx) })
+	wg.Go(func() { e.store, errs[3] = retryPorts(func() (*store, error) { return e.startStore(ctx) }) })
 	wg.Wait()
 	if officialRegistry(ccfg.RegistryImage) && errs[0] == nil {
-		e.registry, errs[2] = e.startRegistry(ctx)
+		e.registry, errs[2] = retryPorts(func() (*registry, error) { return e.startRegistry(ctx) })
 	}
 	if err := joinErrs(errs); err != nil {
 		return nil, err
@@ -212,6 +212,12 @@ func (e *environment) common(role string, aliases []string, ports map[int]int) [
 }
 
 func (e *environment) track(role string, aliases []string, ctr *testcontainers.DockerContainer, err error) (*proc, error) {
+	if err != nil && ctr != nil && portTaken(err) {
+		// It never ran; the caller retries with other ports and the same
+		// name, so remove it now.
+		_ = ctr.Terminate(context.Background(), testcontainers.StopTimeout(0))
+		return nil, fmt.Errorf("run %s: %w", role, err)
+	}
 	var p *proc
 	if ctr != nil {
 		p = &proc{e: e, role: role, aliases: aliases, ctr: ctr}
@@ -234,6 +240,24 @@ func bindings(ports map[int]int) dnetwork.PortMap {
 		}}
 	}
 	return pm
+}
+
+// portTaken reports whether err is Docker failing to bind a host port
+// that was free when we picked it (another process took it meanwhile).
+func portTaken(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "port is already allocated") || strings.Contains(msg, "address already in use")
+}
+
+// retryPorts calls start again, with new ports, when a host port it
+// picked was taken before Docker could bind it.
+func retryPorts[T any](start func() (T, error)) (T, error) {
+	for attempt := 1; ; attempt++ {
+		v, err := start()
+		if err == nil || attempt == 3 || !portTaken(err) {
+			return v, err
+		}
+	}
 }
 
 // freePorts picks n distinct free ports on 127.0.0.1. The listeners stay
