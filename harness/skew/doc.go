@@ -7,8 +7,10 @@
 //   - profile.go: Profile reads a sample of (key, partition) pairs and
 //     reports the most frequent keys, the records per partition and the
 //     largest-partition ratio (the largest partition's count over the mean
-//     per partition). Against Thresholds it gives a verdict; Report.Err is
-//     the fail-fast error, wrapping ErrSkewed and naming the hot key.
+//     per partition: estimated from the sample, or exact from the partition
+//     sizes a topic's offsets give, TopicSample.Profile). Against
+//     Thresholds it gives a verdict; Report.Err is the fail-fast error,
+//     wrapping ErrSkewed and naming the hot key.
 //   - salt.go: Salt spreads a hot key over n sub-keys ("tenant-42#7"), and a
 //     Plan says which keys a pipeline salts.
 //   - kafka.go: SampleTopic samples a topic (the CLI's `skew profile`), and

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"slices"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -23,12 +25,14 @@ type TopicSample struct {
 	Samples      []Sample
 }
 
-// Profile profiles the sample, counting every partition of the topic.
+// Profile profiles the sample, counting every partition of the topic. The
+// largest partition and its ratio come from PerPartition (the sizes read
+// from the offsets, exact), the key frequencies from the sample.
 func (s TopicSample) Profile(th Thresholds) Report {
 	if th.Partitions == 0 {
 		th.Partitions = s.Partitions
 	}
-	return Profile(s.Samples, th)
+	return profile(slices.Values(s.Samples), th, s.PerPartition)
 }
 
 // SampleTopic samples about n records of topic: from each partition, the
@@ -152,6 +156,9 @@ func offsets(ctx context.Context, cl *kgo.Client, topic string) (starts, ends []
 	so, err := adm.ListStartOffsets(ctx, topic)
 	if err == nil {
 		err = so.Error()
+	}
+	if errors.Is(err, kerr.UnknownTopicOrPartition) {
+		return nil, nil, fmt.Errorf("topic %q does not exist: %w", topic, err)
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("list start offsets: %w", err)

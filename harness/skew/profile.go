@@ -72,10 +72,17 @@ type Report struct {
 	Top []KeyCount `json:"top"`
 	// PerPartition is the sample count of each partition, by partition.
 	PerPartition []int `json:"per_partition"`
-	// Largest is the partition with the most samples (the lowest on a tie).
+	// Sizes is how many records each partition held, by partition, when
+	// the sample comes from a topic whose offsets were read
+	// (TopicSample.Profile); nil for a bare sample.
+	Sizes []int64 `json:"sizes,omitempty"`
+	// Largest is the largest partition (the lowest on a tie): by Sizes
+	// when known, else by the sample count.
 	Largest int32 `json:"largest"`
-	// Ratio is PerPartition[Largest] over the mean per partition: 1 for an
-	// even spread, len(PerPartition) when one partition holds everything.
+	// Ratio is the largest partition's count over the mean per partition:
+	// 1 for an even spread, the number of partitions when one partition
+	// holds everything. It is exact when Sizes are known (the sizes read
+	// from the offsets), else estimated from the sample (PerPartition).
 	Ratio float64 `json:"ratio"`
 	// Thresholds are the ones judged against, defaults applied.
 	Thresholds Thresholds `json:"thresholds"`
@@ -92,6 +99,12 @@ func Profile(samples []Sample, th Thresholds) Report {
 // ProfileSeq profiles a sample read from an iterator (records streamed from
 // a file or a topic), holding one counter per distinct key.
 func ProfileSeq(samples iter.Seq[Sample], th Thresholds) Report {
+	return profile(samples, th, nil)
+}
+
+// profile profiles a sample; sizes, if not nil, are the records each
+// partition held, from which the largest-partition ratio is exact.
+func profile(samples iter.Seq[Sample], th Thresholds, sizes []int64) Report {
 	th = th.withDefaults()
 	rep := Report{Thresholds: th}
 	keys := map[string]int{}
@@ -107,10 +120,14 @@ func ProfileSeq(samples iter.Seq[Sample], th Thresholds) Report {
 		}
 		parts[s.Partition]++
 	}
-	if th.Partitions > len(parts) {
-		parts = append(parts, make([]int, th.Partitions-len(parts))...)
+	if n := max(th.Partitions, len(sizes)); n > len(parts) {
+		parts = append(parts, make([]int, n-len(parts))...)
 	}
 	rep.PerPartition, rep.Keys = parts, len(keys)
+	if sizes != nil {
+		rep.Sizes = make([]int64, len(parts))
+		copy(rep.Sizes, sizes)
+	}
 	if rep.Samples == 0 {
 		return rep
 	}
@@ -122,15 +139,37 @@ func ProfileSeq(samples iter.Seq[Sample], th Thresholds) Report {
 	slices.SortFunc(top, func(a, b KeyCount) int { return cmp.Or(cmp.Compare(b.Count, a.Count), strings.Compare(a.Key, b.Key)) })
 	rep.Top = top[:min(th.Top, len(top))]
 
+	counts := make([]int64, len(parts))
 	for p, n := range parts {
-		if n > parts[rep.Largest] {
-			rep.Largest = int32(p)
-		}
+		counts[p] = int64(n)
 	}
-	mean := float64(rep.Samples) / float64(len(parts))
-	rep.Ratio = float64(parts[rep.Largest]) / mean
+	if total(rep.Sizes) > 0 {
+		counts = rep.Sizes
+	}
+	rep.Largest, rep.Ratio = largest(counts)
 	rep.Skewed = rep.Top[0].Share > th.MaxKeyShare || rep.Ratio > th.MaxPartitionRatio
 	return rep
+}
+
+// largest returns the partition with the highest count (the lowest on a
+// tie) and its count over the mean per partition.
+func largest(counts []int64) (int32, float64) {
+	var p int32
+	for i, n := range counts {
+		if n > counts[p] {
+			p = int32(i)
+		}
+	}
+	mean := float64(total(counts)) / float64(len(counts))
+	return p, float64(counts[p]) / mean
+}
+
+func total(counts []int64) int64 {
+	var sum int64
+	for _, n := range counts {
+		sum += n
+	}
+	return sum
 }
 
 // Hot lists the keys whose share is above MaxKeyShare, most frequent first.
@@ -187,7 +226,11 @@ func (r Report) String() string {
 	if r.Skewed {
 		verdict = "SKEWED"
 	}
-	return fmt.Sprintf("%d samples, %d keys, top %s; per partition %v, largest %d at %.2fx the mean (thresholds: key share %.0f%%, ratio %.1fx): %s",
-		r.Samples, r.Keys, strings.Join(top, ", "), r.PerPartition, r.Largest, r.Ratio,
+	parts := fmt.Sprintf("per partition %v", r.PerPartition)
+	if r.Sizes != nil {
+		parts = fmt.Sprintf("per partition %v sampled of %v records", r.PerPartition, r.Sizes)
+	}
+	return fmt.Sprintf("%d samples, %d keys, top %s; %s, largest %d at %.2fx the mean (thresholds: key share %.0f%%, ratio %.1fx): %s",
+		r.Samples, r.Keys, strings.Join(top, ", "), parts, r.Largest, r.Ratio,
 		r.Thresholds.MaxKeyShare*100, r.Thresholds.MaxPartitionRatio, verdict)
 }

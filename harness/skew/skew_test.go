@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
@@ -86,6 +87,34 @@ func TestProfileCountsEmptyPartitions(t *testing.T) {
 	require.Equal(t, []int{2, 2, 0, 0, 0, 0, 0, 0}, rep.PerPartition)
 	require.InDelta(t, 4.0, rep.Ratio, 1e-9)
 	require.True(t, rep.Skewed)
+}
+
+// TestTopicSampleRatioIsExactFromPartitionSizes: a topic's sample judges its
+// largest partition on the sizes its offsets gave, not on the sample's
+// rounded counts.
+func TestTopicSampleRatioIsExactFromPartitionSizes(t *testing.T) {
+	// One sample per partition (the sample alone looks even), sizes
+	// 700/100/100/100: partition 0 holds 2.8x the mean.
+	ts := TopicSample{Topic: "t", Partitions: 4, Records: 1000, PerPartition: []int64{700, 100, 100, 100},
+		Samples: []Sample{{"a", 0}, {"b", 1}, {"c", 2}, {"d", 3}}}
+	th := Thresholds{MaxKeyShare: 1}
+	require.InDelta(t, 1.0, Profile(ts.Samples, th).Ratio, 1e-9, "the sample alone")
+	rep := ts.Profile(th)
+	require.Equal(t, []int64{700, 100, 100, 100}, rep.Sizes)
+	require.Equal(t, []int{1, 1, 1, 1}, rep.PerPartition)
+	require.Equal(t, int32(0), rep.Largest)
+	require.InDelta(t, 2.8, rep.Ratio, 1e-9)
+	require.True(t, rep.Skewed)
+	require.Contains(t, rep.String(), "per partition [1 1 1 1] sampled of [700 100 100 100] records")
+	require.EqualError(t, rep.Err(), `key "a" holds 25% of the sample; partition 0 holds 2.8x the mean: salt the key or raise the threshold`)
+
+	// The largest by size wins over the largest by sample count.
+	ts.PerPartition = []int64{100, 100, 100, 700}
+	ts.Samples = append(ts.Samples, Sample{"e", 0})
+	rep = ts.Profile(th)
+	require.Equal(t, int32(3), rep.Largest)
+	require.InDelta(t, 2.8, rep.Ratio, 1e-9)
+	require.Nil(t, Profile(ts.Samples, th).Sizes, "a bare sample has no sizes")
 }
 
 func TestProfileOfNothingIsAnError(t *testing.T) {
@@ -178,6 +207,14 @@ func TestSampleTopicAndRekeySpreadTheHotKey(t *testing.T) {
 	rep := ts.Profile(Thresholds{})
 	require.True(t, rep.Skewed, rep.String())
 	require.Equal(t, "tenant-42", rep.Top[0].Key)
+	require.Equal(t, ts.PerPartition, rep.Sizes, "the sizes from the offsets")
+	var sum, top int64
+	for _, n := range ts.PerPartition {
+		sum, top = sum+n, max(top, n)
+	}
+	require.Equal(t, int64(2000), sum)
+	require.Equal(t, ts.PerPartition[rep.Largest], top)
+	require.InDelta(t, float64(top)/500, rep.Ratio, 1e-9, "exact: the largest partition's records over the mean of 500")
 	require.ErrorContains(t, rep.Err(), `key "tenant-42" holds`)
 
 	n, err := Rekey(ctx, cl, "raw", "work", PlanFor(rep, 16), rand.New(rand.NewSource(1)))
@@ -260,6 +297,9 @@ func TestSampleTopicRefusesGroupClientsAndBadSizes(t *testing.T) {
 	require.Len(t, one.Samples, 1)
 	none, err := SampleTopic(ctx, cl, "none", 10)
 	require.NoError(t, err)
+	_, err = SampleTopic(ctx, cl, "missing", 10)
+	require.ErrorContains(t, err, `topic "missing" does not exist`)
+	require.ErrorIs(t, err, kerr.UnknownTopicOrPartition)
 	require.Zero(t, none.Records)
 	require.ErrorIs(t, none.Profile(Thresholds{}).Err(), ErrNoSample, "an empty topic is never judged fine")
 }
