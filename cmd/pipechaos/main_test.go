@@ -114,6 +114,7 @@ func TestUsageErrorsAreOneLine(t *testing.T) {
 		{[]string{"skew", "profile", "--topic", "t"}, "--brokers is required"},
 		{[]string{"skew", "profile", "--brokers", "127.0.0.1:1", "--topic", "t", "--sample", "0"}, "--sample must be at least 1"},
 		{[]string{"skew", "profile", "--brokers", "127.0.0.1:1", "--topic", "t", "--threshold", "abc"}, `invalid value "abc" for flag -threshold`},
+		{[]string{"skew", "profile", "--brokers", "127.0.0.1:1", "--topic", "t", "--max-key-share", "1.5"}, "--max-key-share must be in (0,1]"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
