@@ -23,6 +23,7 @@ func New(tb testing.TB, opts ...env.Opt) env.Environment {
 	var e env.Environment
 	switch cfg.Backend {
 	case env.Containers:
+		containers.RequireAvailable(tb)
 		e, err = containers.New(tb, cfg)
 	default:
 		e, err = embedded.New(tb, cfg)
