@@ -21,9 +21,13 @@ package scenarios
 //
 // The scenario: a seeded workload of 4000 records at 2500/s through a
 // six-partition topic into the sink, which runs under a supervisor (a
-// restart policy). After 1000 acked records the primary region answers
-// every OffsetCommit with REQUEST_TIMED_OUT: the sink keeps writing objects
-// and cannot commit them. Once the history shows three objects written
+// restart policy). After 1000 acked records the primary region's group
+// coordinator answers every OffsetCommit with UNKNOWN_SERVER_ERROR (what a
+// broker answers when it cannot append to __consumer_offsets), rejecting the
+// commit: the sink keeps writing objects and cannot commit them. Not
+// REQUEST_TIMED_OUT: a broker may answer that after applying the commit
+// (kfake does), and then the "uncommitted" objects were committed after all
+// and a rerun has nothing to redo. Once the history shows three objects written
 // since the commits began to fail, the nemesis kills the sink (no last
 // flush, no commit); the supervisor starts a new instance in the same group,
 // and the commits heal. The crash is not scripted into the sink: its
@@ -59,7 +63,7 @@ var _ = register(&harness.Scenario{
 		"The writes were not idempotent: the buggy sink names each object after the time of its write, so " +
 		"records written but not committed before a crash are written a second time, under a new name, by the " +
 		"restarted task. Fix: deterministic object names (topic+partition+start offset), so a rerun overwrites.",
-	Fault: "after 1000 acked records every OffsetCommit fails (REQUEST_TIMED_OUT); once the sink has written 3 " +
+	Fault: "after 1000 acked records every OffsetCommit is rejected (UNKNOWN_SERVER_ERROR); once the sink has written 3 " +
 		"objects it cannot commit, it is killed; a supervisor restarts it in the same group and commits heal",
 	Checks: "strict: every acked record in the bucket exactly once (0 lost, 0 duplicates, per-key order); " +
 		"the group drains to zero lag",
@@ -99,7 +103,9 @@ func runRerunDuplicates(ctx context.Context, r *harness.Run) error {
 	defer p.close()
 	r.Logf("the %s sink consumes %q (6 partitions) under a supervisor; a commit fault and a kill are scheduled", r.Variant, rerunTopic)
 
-	commits := &nemesis.ProtocolErrors{Region: env.Primary, Fault: env.ProtocolFault{Key: 8, ErrCode: 7, Count: -1}}
+	// OffsetCommit (key 8) rejected with UNKNOWN_SERVER_ERROR (-1), which no
+	// broker answers after applying the commit.
+	commits := &nemesis.ProtocolErrors{Region: env.Primary, Fault: env.ProtocolFault{Key: 8, ErrCode: -1, Count: -1}}
 	kill := &sinkKill{sv: sv, h: r.History, after: "protocol-errors"}
 	faults := r.Schedule(ctx, nemesis.Step{
 		Nemesis: commits,
