@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    ?= ./...
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all demo test test-embedded test-containers bench lint images tools clean
+.PHONY: all demo test test-embedded test-containers images-if-docker bench lint images clean
 
 all: lint test
 
@@ -11,11 +11,27 @@ all: lint test
 demo:
 	$(GO) run ./cmd/pipechaos run broker-crash --report out/demo
 
-## test: the whole suite with the race detector (embedded backend).
-test: lint test-embedded
+## test: lint; the whole suite with the race detector (embedded backend, plus
+## the containers backend's own tests); then the scenario catalogue again on the
+## containers backend. Without Docker the container parts skip with the reason,
+## unless CI=true, where they fail.
+test: lint images-if-docker test-embedded test-containers
 
 test-embedded:
-	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+
+test-containers: images-if-docker
+	@if docker info >/dev/null 2>&1; then \
+		echo "== scenario catalogue on the containers backend"; \
+		PIPECHAOS_BACKEND=containers $(GO) test -race -count=1 -timeout 40m ./scenarios/...; \
+	else echo "containers backend: skipped: Docker does not answer (docker info failed); start Docker to run it"; fi
+
+# images-if-docker builds the images when Docker answers; with CI=true a
+# missing Docker is an error, elsewhere a skip with the reason.
+images-if-docker:
+	@if docker info >/dev/null 2>&1; then $(MAKE) --no-print-directory images; \
+	elif [ "$$CI" = "true" ]; then echo "containers backend: Docker does not answer (docker info failed) and CI=true requires it" >&2; exit 1; \
+	else echo "containers backend: skipped: Docker does not answer (docker info failed)"; fi
 
 ## bench: the speed and memory benchmarks (P1 sink vs raw consume, P2 checker).
 bench:
