@@ -62,7 +62,7 @@ var faultColors = []string{"#ef4444", "#f59e0b", "#8b5cf6", "#14b8a6", "#ec4899"
 
 var panelTitles = map[string]string{
 	PanelThroughput: "Throughput (records/s)",
-	PanelLag:        "Consumer lag per partition (records)",
+	PanelLag:        "Consumer lag (records)",
 	PanelFreshness:  "Freshness (seconds behind)",
 	PanelBuffered:   "Connector buffered bytes",
 	PanelStore:      "Object-store requests (per second)",

@@ -68,6 +68,10 @@
 //	                 (requests/s)
 //	narrative        [{at_seconds, process, text}]: the run's notes
 //
+// The lag panel draws per-partition lag (the sampler's "lag", else a
+// connector's "…consumer_lag"), "lag_total", and any other metric whose name
+// ends in "_lag" (e.g. a scenario's "committed_lag").
+//
 // Freshness is estimated from the history when no freshness metric was
 // sampled: at time t it is the age of the oldest acked record not yet
 // written by the sink (acked and written records taken in order), 0 when

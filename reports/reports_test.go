@@ -3,10 +3,13 @@ package reports
 import (
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
 	"html"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +21,14 @@ import (
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// Recorded runs in testdata (see testdata/README.md): the history.json of
+// real scenario runs on the embedded backend, gzipped.
+const (
+	crashFixed  = "broker-crash-fixed.json.gz" // a broker crash and restart; the fixed sink loses nothing
+	storeBuggy  = "store-outage-buggy.json.gz" // 503, 500, then hanging PUTs; commit-before-write loses 394 records
+	headerBuggy = "null-headers-buggy.json.gz" // a null header kills the buggy filter; nothing reaches the bucket
+)
 
 // recorded loads a recorded run from testdata.
 func recorded(t *testing.T, name string) harness.Outcome {
@@ -79,149 +90,354 @@ func parseJUnit(t *testing.T, path string) xmlSuites {
 	return s
 }
 
-func TestReportFromRecordedHistory(t *testing.T) {
-	buggy, fixed := recorded(t, "broker-crash-buggy.json"), recorded(t, "broker-crash-fixed.json")
+// recording is what a recorded run must come to, written out by hand from
+// the run's own output (its narrative and verdict), so that a change to the
+// report code that misreads a real history fails here.
+type recording struct {
+	file       string
+	status     Status
+	replay     string
+	ledger     Ledger   // CorruptObjects aside
+	faults     []string // "fault target start-heal", seconds since the run started
+	violations []string // "source kind ×count", in the report's order
+	firstLost  []uint64
+	cost       Cost // store requests and 5xx, retries, objects and records written
+	panels     []string
+	legends    []string // series names the page must show
+}
+
+var recordings = []recording{{
+	file:    crashFixed,
+	status:  Passed,
+	replay:  "PIPECHAOS_SEED=5389459531175590 pipechaos run broker-crash --variant fixed --backend embedded",
+	ledger:  Ledger{Verdict: "ok", Attempted: 4000, Acked: 4000, FoundRecords: 4000, FoundUnique: 4000, Objects: 39},
+	faults:  []string{"broker-crash primary/broker-1 0.338-0.729"},
+	cost:    Cost{StoreRequests: 80, ObjectsWritten: 39, RecordsWritten: 4000},
+	panels:  []string{PanelThroughput, PanelLag, PanelFreshness, PanelBuffered, PanelStore},
+	legends: []string{"total", "partition orders/0", "partition orders/5", "s3sink", "store requests/s", "store errors 5xx/s"},
+}, {
+	file:       storeBuggy,
+	status:     BugReproduced,
+	replay:     "PIPECHAOS_SEED=4034798028785458 pipechaos run store-outage --variant buggy --backend embedded",
+	ledger:     Ledger{Verdict: "illegal", Attempted: 3000, Acked: 3000, FoundRecords: 2606, FoundUnique: 2606, Objects: 16, Lost: 394},
+	faults:     []string{"store-fault store 0.300-1.000", "store-fault store 1.000-1.501", "store-fault store 1.501-1.802"},
+	violations: []string{"checker lost ×394"},
+	firstLost:  []uint64{406, 407, 409, 410, 411, 412, 413, 414, 415, 416},
+	cost:       Cost{StoreRequests: 54, StoreErrors5xx: 20, Retries: 16, ObjectsWritten: 16, RecordsWritten: 2606},
+	panels:     []string{PanelThroughput, PanelLag, PanelFreshness, PanelBuffered, PanelStore},
+	// The 5xx line after the requests line: drawn over it where they are equal.
+	legends: []string{"partition 0", "partition 1", "partition 2", "partition 3", "s3sink", "store requests/s", "store errors 5xx/s"},
+}, {
+	file:   headerBuggy,
+	status: BugReproduced,
+	replay: "PIPECHAOS_SEED=2601555737401403 pipechaos run null-headers --variant buggy --backend embedded",
+	ledger: Ledger{Verdict: "illegal", Attempted: 600, Acked: 600, Lost: 600},
+	violations: []string{"checker empty ×1", "checker lost ×600",
+		"scenario scenario ×0", "scenario scenario ×0", "scenario scenario ×0"},
+	firstLost: []uint64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10},
+	// The stopped sink: no store request, no object; the lag it left is
+	// the scenario's own committed_lag sample.
+	panels:  []string{PanelThroughput, PanelLag, PanelFreshness},
+	legends: []string{"committed lag audit"},
+}}
+
+// historySpans reads the fault spans from a history, independently of
+// Build: a heal closes the oldest open start of the same fault and target.
+func historySpans(o harness.Outcome) []string {
+	type open struct {
+		key string
+		at  time.Time
+	}
+	var opens []open
+	var out []string
+	secs := func(t time.Time) string { return fmt.Sprintf("%.3f", t.Sub(o.Started).Seconds()) }
+	for _, e := range o.Events {
+		if e.Type != history.Fault {
+			continue
+		}
+		key := e.Fault + " " + e.Target
+		switch e.Phase {
+		case history.Start:
+			opens = append(opens, open{key, e.At})
+		case history.Heal:
+			i := slices.IndexFunc(opens, func(op open) bool { return op.key == key })
+			if i >= 0 {
+				out = append(out, key+" "+secs(opens[i].at)+"-"+secs(e.At))
+				opens = slices.Delete(opens, i, i+1)
+			}
+		}
+	}
+	for _, op := range opens {
+		out = append(out, op.key+" "+secs(op.at)+"-never")
+	}
+	return out
+}
+
+func reportSpans(r Report) []string {
+	out := []string{}
+	for _, f := range r.Faults {
+		heal := "never"
+		if f.HealSeconds != nil {
+			heal = fmt.Sprintf("%.3f", *f.HealSeconds)
+		}
+		out = append(out, fmt.Sprintf("%s %s %.3f-%s", f.Fault, f.Target, f.StartSeconds, heal))
+	}
+	return out
+}
+
+// TestReportFromRecordedRuns builds the report of each recorded run and
+// checks it against what the run recorded: the fault spans, the ledger, the
+// violations, the replay command, the cost and the timeline; then the
+// files WriteOutcome writes (JSON, HTML) say the same.
+func TestReportFromRecordedRuns(t *testing.T) {
+	for _, want := range recordings {
+		t.Run(strings.TrimSuffix(want.file, ".json.gz"), func(t *testing.T) {
+			o := recorded(t, want.file)
+			r := Build(o, nil)
+
+			if r.Status != want.status || !r.Expected || r.Replay != want.replay || r.Seed != o.Seed {
+				t.Errorf("status %q expected %v replay %q seed %d; want %q, expected, %q", r.Status, r.Expected, r.Replay, r.Seed, want.status, want.replay)
+			}
+			if want.status == BugReproduced && !strings.HasPrefix(r.Failure, harness.BugPrefix) {
+				t.Errorf("failure %q: want %q…", r.Failure, harness.BugPrefix)
+			}
+			if want.ledger.Lost > 0 && !strings.Contains(r.Failure, fmt.Sprintf("%d acked records never reached the bucket", want.ledger.Lost)) {
+				t.Errorf("failure %q does not carry the %d lost records", r.Failure, want.ledger.Lost)
+			}
+
+			// Fault spans: as recorded, and as the history's fault events pair up.
+			if got := reportSpans(r); !slices.Equal(got, want.faults) && !(len(got) == 0 && len(want.faults) == 0) {
+				t.Errorf("fault spans %q, want %q", got, want.faults)
+			}
+			if got, hist := reportSpans(r), historySpans(o); !slices.Equal(got, hist) && !(len(got) == 0 && len(hist) == 0) {
+				t.Errorf("fault spans %q, but the history's fault events pair up as %q", got, hist)
+			}
+
+			// Ledger: as recorded, and consistent with the produce events.
+			l := r.Ledger
+			if l == nil {
+				t.Fatal("no ledger")
+			}
+			got := *l
+			if len(got.CorruptObjects) != 0 {
+				t.Errorf("corrupt objects %q: the recorded runs wrote none", got.CorruptObjects)
+			}
+			got.CorruptObjects = nil
+			if !reflect.DeepEqual(got, want.ledger) {
+				t.Errorf("ledger\n got %+v\nwant %+v", got, want.ledger)
+			}
+			produced, acked, objects, records := 0, 0, 0, 0
+			for _, e := range o.Events {
+				switch e.Type {
+				case history.Produce:
+					produced++
+					if e.Outcome == history.Acked {
+						acked++
+					}
+				case history.SinkWrite:
+					objects++
+					records += e.Records
+				}
+			}
+			if produced != l.Attempted || acked != l.Acked || r.Events.Produce != produced {
+				t.Errorf("the history holds %d produce events (%d acked), the report counts %d; the ledger says attempted %d, acked %d",
+					produced, acked, r.Events.Produce, l.Attempted, l.Acked)
+			}
+
+			// Violations: the checker's first, then the scenario's, as recorded.
+			var vs []string
+			for _, v := range r.Violations {
+				vs = append(vs, fmt.Sprintf("%s %s ×%d", v.Source, v.Kind, v.Count))
+			}
+			if !slices.Equal(vs, want.violations) {
+				t.Errorf("violations %q, want %q", vs, want.violations)
+			}
+			var details []string
+			for _, v := range o.Check.Violations {
+				details = append(details, v.Detail)
+			}
+			details = append(details, o.Violations...)
+			for i, v := range r.Violations {
+				if i < len(details) && v.Detail != details[i] {
+					t.Errorf("violation %d: detail %q, recorded %q", i, v.Detail, details[i])
+				}
+				if v.Kind == "lost" && !slices.Equal(v.FirstIDs, want.firstLost) {
+					t.Errorf("first lost IDs %v, want %v", v.FirstIDs, want.firstLost)
+				}
+			}
+
+			// Cost: the store's counters and the sink's writes.
+			c := r.Cost
+			if c.StoreRequests != want.cost.StoreRequests || c.StoreErrors5xx != want.cost.StoreErrors5xx || c.Retries != want.cost.Retries ||
+				c.ObjectsWritten != want.cost.ObjectsWritten || c.RecordsWritten != want.cost.RecordsWritten {
+				t.Errorf("cost %+v, want store requests %d, 5xx %d, retries %d, objects %d, records %d", c,
+					want.cost.StoreRequests, want.cost.StoreErrors5xx, want.cost.Retries, want.cost.ObjectsWritten, want.cost.RecordsWritten)
+			}
+			if c.ObjectsWritten != objects || c.RecordsWritten != records {
+				t.Errorf("cost counts %d objects, %d records; the history's sink writes are %d, %d", c.ObjectsWritten, c.RecordsWritten, objects, records)
+			}
+
+			// Timeline: the panels the run's samples fill, every series drawn.
+			var panels, legends []string
+			for _, s := range r.Timeline.Series {
+				if !slices.Contains(panels, s.Panel) {
+					panels = append(panels, s.Panel)
+				}
+				legends = append(legends, s.Name)
+				if len(s.Points) == 0 {
+					t.Errorf("series %s/%s has no points", s.Panel, s.Name)
+				}
+			}
+			if !slices.Equal(panels, want.panels) {
+				t.Errorf("timeline panels %v, want %v", panels, want.panels)
+			}
+			if !subsequence(want.legends, legends) {
+				t.Errorf("series %q: want %q among them, in that order", legends, want.legends)
+			}
+			if len(r.Narrative) == 0 || !strings.Contains(r.Narrative[0].Text, fmt.Sprintf("seed %d", o.Seed)) {
+				t.Errorf("the narrative does not open with the run's seed: %+v", r.Narrative[:min(1, len(r.Narrative))])
+			}
+
+			// The files say the same.
+			dir := t.TempDir()
+			if err := WriteOutcome(dir, o); err != nil {
+				t.Fatal(err)
+			}
+			runDir := filepath.Join(dir, RunDir(o.Scenario, string(o.Variant)))
+			var back Report
+			if err := json.Unmarshal(read(t, filepath.Join(runDir, "report.json")), &back); err != nil {
+				t.Fatal(err)
+			}
+			if back.Replay != want.replay || !reflect.DeepEqual(back.Ledger, l) || !slices.Equal(reportSpans(back), reportSpans(r)) || len(back.Violations) != len(r.Violations) {
+				t.Errorf("report.json does not carry the report: replay %q ledger %+v faults %q", back.Replay, back.Ledger, reportSpans(back))
+			}
+			page := string(read(t, filepath.Join(runDir, "report.html")))
+			wantHTML := []string{
+				`<svg class="timeline"`,
+				"seed " + strconv.FormatInt(o.Seed, 10),
+				"<pre><code>" + esc(want.replay) + "</code></pre>",
+				fmt.Sprintf(`<div class="v">%d</div><div class="k">attempted</div>`, l.Attempted),
+				fmt.Sprintf(`<div class="v">%d</div><div class="k">acked</div>`, l.Acked),
+				fmt.Sprintf(`<div class="v">%d</div><div class="k">lost</div>`, l.Lost),
+				`id="cost"`,
+			}
+			if len(r.Violations) > 0 {
+				wantHTML = append(wantHTML, `id="violations"`)
+			}
+			for _, f := range r.Faults {
+				wantHTML = append(wantHTML, `class="flabel"`, esc(f.Fault+" · "+f.Target), "<td>"+esc(f.Text)+"</td>")
+			}
+			if len(r.Faults) > 0 {
+				wantHTML = append(wantHTML, `fill-opacity="0.13"`) // the shaded span
+			} else {
+				wantHTML = append(wantHTML, "No fault was injected.")
+			}
+			for _, v := range r.Violations {
+				wantHTML = append(wantHTML, esc(v.Detail))
+			}
+			if r.Failure != "" {
+				wantHTML = append(wantHTML, esc(r.Failure))
+			}
+			for _, name := range want.legends {
+				wantHTML = append(wantHTML, esc(name))
+			}
+			for _, p := range want.panels {
+				wantHTML = append(wantHTML, esc(panelTitles[p]))
+			}
+			for _, w := range wantHTML {
+				if !strings.Contains(page, w) {
+					t.Errorf("report.html does not contain %q", w)
+				}
+			}
+			noFetches(t, "report.html", page)
+
+			back2, err := ReadRecorded(filepath.Join(runDir, "history.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(back2.Events) != len(o.Events) || back2.Failure != o.Failure || back2.Check.Lost != o.Check.Lost || back2.Seed != o.Seed {
+				t.Errorf("history.json does not read back the run: %d events, failure %q", len(back2.Events), back2.Failure)
+			}
+		})
+	}
+}
+
+// TestIndexOfRecordedRuns writes the index of every recorded run: one
+// JUnit suite per scenario, every run as expected, each page linked.
+func TestIndexOfRecordedRuns(t *testing.T) {
+	var outs []harness.Outcome
+	for _, rec := range recordings {
+		outs = append(outs, recorded(t, rec.file))
+	}
 	dir := t.TempDir()
-	for _, o := range []harness.Outcome{buggy, fixed} {
+	for _, o := range outs {
 		if err := WriteOutcome(dir, o); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := WriteIndex(dir, []harness.Outcome{buggy, fixed}); err != nil {
+	if err := WriteIndex(dir, outs); err != nil {
 		t.Fatal(err)
 	}
-	runDir := filepath.Join(dir, "broker-crash-buggy")
 
-	t.Run("json", func(t *testing.T) {
-		var raw map[string]any
-		if err := json.Unmarshal(read(t, filepath.Join(runDir, "report.json")), &raw); err != nil {
-			t.Fatal(err)
+	one := parseJUnit(t, filepath.Join(dir, "store-outage-buggy", "junit.xml"))
+	if one.Tests != 1 || len(one.Suites) != 1 || len(one.Suites[0].Cases) != 1 {
+		t.Fatalf("a run's junit.xml has %d tests: want exactly one testcase", one.Tests)
+	}
+	all := parseJUnit(t, filepath.Join(dir, "junit.xml"))
+	var suites, cases []string
+	for _, s := range all.Suites {
+		suites = append(suites, s.Name)
+		if s.Failures != 0 || s.Errors != 0 {
+			t.Errorf("%s: %d failures, %d errors; every recorded run came out as expected", s.Name, s.Failures, s.Errors)
 		}
-		for _, k := range []string{"schema", "scenario", "variant", "backend", "seed", "replay", "started",
-			"elapsed_seconds", "status", "expected", "failure", "skipped", "error", "ledger", "violations",
-			"faults", "cost", "metrics", "events", "timeline", "narrative"} {
-			if _, ok := raw[k]; !ok {
-				t.Errorf("report.json has no %q", k)
-			}
-		}
-		var r Report
-		if err := json.Unmarshal(read(t, filepath.Join(runDir, "report.json")), &r); err != nil {
-			t.Fatal(err)
-		}
-		if r.Schema != SchemaVersion || r.Scenario != "broker-crash" || r.Variant != "buggy" || r.Seed != buggy.Seed {
-			t.Errorf("identity: schema %q scenario %q variant %q seed %d", r.Schema, r.Scenario, r.Variant, r.Seed)
-		}
-		if r.Status != BugReproduced || !r.Expected || !strings.HasPrefix(r.Failure, harness.BugPrefix) {
-			t.Errorf("status %q expected %v failure %q: want a reproduced bug, as expected", r.Status, r.Expected, r.Failure)
-		}
-		if r.Replay != buggy.Replay() {
-			t.Errorf("replay %q, want %q", r.Replay, buggy.Replay())
-		}
-		c := buggy.Check
-		if l := r.Ledger; l == nil || l.Attempted != c.Attempted || l.Acked != c.Acked || l.Lost != c.Lost || l.Lost == 0 || l.Verdict != "illegal" {
-			t.Errorf("ledger %+v does not match the check %+v", r.Ledger, c)
-		}
-		if len(r.Violations) == 0 || r.Violations[0].Kind != "lost" || r.Violations[0].Count != c.Lost || r.Violations[0].Source != "checker" {
-			t.Errorf("violations %+v: want the lost records first", r.Violations)
-		}
-		if len(r.Faults) != 1 || r.Faults[0].Fault != "broker-crash" || r.Faults[0].Target != "primary/1" ||
-			r.Faults[0].HealSeconds == nil || *r.Faults[0].HealSeconds <= r.Faults[0].StartSeconds {
-			t.Errorf("faults %+v: want one healed broker-crash on primary/1", r.Faults)
-		}
-		if r.Cost.StoreRequests == 0 || r.Cost.StoreBytesIn == 0 || r.Cost.ObjectsWritten == 0 || r.Cost.Retries == 0 {
-			t.Errorf("cost %+v: want store requests, bytes, objects and retries", r.Cost)
-		}
-		var panels []string
-		for _, s := range r.Timeline.Series {
-			if !slices.Contains(panels, s.Panel) {
-				panels = append(panels, s.Panel)
-			}
-			if len(s.Points) == 0 {
-				t.Errorf("series %s/%s has no points", s.Panel, s.Name)
-			}
-		}
-		if want := []string{PanelThroughput, PanelLag, PanelFreshness, PanelBuffered, PanelStore}; !slices.Equal(panels, want) {
-			t.Errorf("timeline panels %v, want %v", panels, want)
-		}
-		if r.Events.Total != len(buggy.Events) || r.Events.Produce != c.Attempted {
-			t.Errorf("event counts %+v, want %d events, %d produce", r.Events, len(buggy.Events), c.Attempted)
-		}
-		if len(r.Narrative) == 0 {
-			t.Error("no narrative")
-		}
-	})
-
-	t.Run("junit", func(t *testing.T) {
-		one := parseJUnit(t, filepath.Join(runDir, "junit.xml"))
-		if one.Tests != 1 || len(one.Suites) != 1 || len(one.Suites[0].Cases) != 1 {
-			t.Fatalf("a run's junit.xml has %d tests: want exactly one testcase", one.Tests)
-		}
-		all := parseJUnit(t, filepath.Join(dir, "junit.xml"))
-		if len(all.Suites) != 1 || all.Suites[0].Name != "pipechaos/broker-crash" {
-			t.Fatalf("index junit.xml: want one suite for broker-crash, got %+v", all.Suites)
-		}
-		s := all.Suites[0]
-		var names []string
 		for _, c := range s.Cases {
-			names = append(names, c.Name)
+			cases = append(cases, c.Name)
 			if c.Failure != nil || c.Error != nil {
-				t.Errorf("%s: both runs came out as expected, want no failure; got %+v", c.Name, c.Failure)
+				t.Errorf("%s: want no failure, got %+v", c.Name, c.Failure)
 			}
 		}
-		if !slices.Equal(names, []string{"broker-crash/buggy", "broker-crash/fixed"}) || s.Tests != 2 || s.Failures != 0 {
-			t.Errorf("testcases %v (tests=%d failures=%d), want buggy and fixed passing", names, s.Tests, s.Failures)
+	}
+	if want := []string{"pipechaos/broker-crash", "pipechaos/store-outage", "pipechaos/null-headers"}; !slices.Equal(suites, want) {
+		t.Errorf("suites %v, want %v", suites, want)
+	}
+	if want := []string{"broker-crash/fixed", "store-outage/buggy", "null-headers/buggy"}; !slices.Equal(cases, want) || all.Tests != 3 {
+		t.Errorf("testcases %v (tests=%d), want %v", cases, all.Tests, want)
+	}
+	caught := all.Suites[1].Cases[0].SystemOut
+	for _, w := range []string{outs[1].Failure, "lost=394", "replay: " + recordings[1].replay} {
+		if !strings.Contains(caught, w) {
+			t.Errorf("the caught bug's testcase does not carry %q in system-out: %q", w, caught)
 		}
-		if !strings.Contains(s.Cases[0].SystemOut, buggy.Failure) {
-			t.Errorf("the caught bug's testcase does not carry the checker's message in system-out: %q", s.Cases[0].SystemOut)
-		}
-	})
+	}
 
-	t.Run("html", func(t *testing.T) {
-		page := string(read(t, filepath.Join(runDir, "report.html")))
-		for _, want := range []string{
-			`<svg class="timeline"`,
-			"Throughput (records/s)", "Consumer lag per partition", "Freshness", "buffered bytes", "Object-store requests",
-			"partition events/1",                         // per-partition lag legend
-			`class="flabel"`, "broker-crash · primary/1", // the fault span's label
-			`fill-opacity="0.13"`,             // the shaded span
-			html.EscapeString(buggy.Replay()), // the replay command
-			"seed 5389459531175590",
-			`<div class="v">495</div><div class="k">attempted</div>`,
-			`<div class="v">469</div><div class="k">acked</div>`,
-			`<div class="v">41</div><div class="k">lost</div>`,
-			html.EscapeString(buggy.Failure),
-			`id="violations"`, `id="cost"`,
-		} {
-			if !strings.Contains(page, want) {
-				t.Errorf("report.html does not contain %q", want)
-			}
+	index := string(read(t, filepath.Join(dir, "index.html")))
+	for _, link := range []string{"broker-crash-fixed/report.html", "store-outage-buggy/report.html", "null-headers-buggy/report.html"} {
+		if !strings.Contains(index, `href="`+link+`"`) {
+			t.Errorf("index.html does not link %s", link)
 		}
-		noFetches(t, "report.html", page)
-		index := string(read(t, filepath.Join(dir, "index.html")))
-		for _, link := range []string{"broker-crash-buggy/report.html", "broker-crash-fixed/report.html"} {
-			if !strings.Contains(index, `href="`+link+`"`) {
-				t.Errorf("index.html does not link %s", link)
-			}
-			if _, err := os.Stat(filepath.Join(dir, link)); err != nil {
-				t.Errorf("index links %s: %v", link, err)
-			}
+		if _, err := os.Stat(filepath.Join(dir, link)); err != nil {
+			t.Errorf("index links %s: %v", link, err)
 		}
-		if !strings.Contains(index, "2 of 2 runs as expected") {
-			t.Error("index.html does not summarise the runs")
-		}
-		noFetches(t, "index.html", index)
-	})
-
-	t.Run("history round trip", func(t *testing.T) {
-		back, err := ReadRecorded(filepath.Join(runDir, "history.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(back.Events) != len(buggy.Events) || back.Failure != buggy.Failure || back.Check.Lost != buggy.Check.Lost {
-			t.Errorf("history.json does not read back the run: %d events, failure %q", len(back.Events), back.Failure)
-		}
-	})
+	}
+	if !strings.Contains(index, "3 of 3 runs as expected") {
+		t.Error("index.html does not summarise the runs")
+	}
+	noFetches(t, "index.html", index)
 }
+
+// subsequence reports whether every element of sub is in s, in order.
+func subsequence(sub, s []string) bool {
+	i := 0
+	for _, x := range s {
+		if i < len(sub) && x == sub[i] {
+			i++
+		}
+	}
+	return i == len(sub)
+}
+
+// esc escapes text as html/template does in an element's text ('+' too).
+func esc(s string) string { return strings.ReplaceAll(html.EscapeString(s), "+", "&#43;") }
 
 // noFetches fails if the page would load anything from the network.
 func noFetches(t *testing.T, name, page string) {
@@ -234,7 +450,7 @@ func noFetches(t *testing.T, name, page string) {
 }
 
 func TestJUnitUnexpectedOutcomes(t *testing.T) {
-	buggy := recorded(t, "broker-crash-buggy.json")
+	buggy := recorded(t, storeBuggy)
 	fixedLost := buggy
 	fixedLost.Variant = harness.Fixed
 	notCaught := buggy
@@ -255,9 +471,9 @@ func TestJUnitUnexpectedOutcomes(t *testing.T) {
 	}
 	cases := s.Suites[0].Cases
 	if len(cases) != 3 {
-		t.Fatalf("want 3 broker-crash testcases, got %d", len(cases))
+		t.Fatalf("want 3 store-outage testcases, got %d", len(cases))
 	}
-	if f := cases[0].Failure; f == nil || f.Message != buggy.Failure || !strings.Contains(f.Body, "lost=41") {
+	if f := cases[0].Failure; f == nil || f.Message != buggy.Failure || !strings.Contains(f.Body, "lost=394") {
 		t.Errorf("fixed connector losing data: want a failure with the checker's message, got %+v", f)
 	}
 	if f := cases[1].Failure; f == nil || !strings.Contains(f.Message, "not caught") {

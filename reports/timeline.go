@@ -121,6 +121,14 @@ func buildTimeline(events []history.Event, start time.Time, duration float64) Ti
 			m.Name = "partition " + partitionLabel(m.Labels)
 		case m.Name == "lag_total":
 			m.Panel, m.Unit, m.Name = PanelLag, "records", "total"
+		case strings.HasSuffix(m.Name, "_lag") && !strings.HasSuffix(m.Name, "consumer_lag"):
+			// A lag the scenario sampled its own way (null-headers'
+			// committed_lag: records past the group's commits).
+			m.Panel, m.Unit = PanelLag, "records"
+			m.Name = strings.ReplaceAll(m.Name, "_", " ")
+			if topic := m.Labels["topic"]; topic != "" {
+				m.Name += " " + topic
+			}
 		case strings.Contains(m.Name, "freshness") || strings.HasSuffix(m.Name, "lag_seconds"):
 			m.Panel, m.Unit = PanelFreshness, "seconds"
 			sampledFreshness = true
@@ -139,8 +147,15 @@ func buildTimeline(events []history.Event, start time.Time, duration float64) Ti
 	if !sampledFreshness && len(ackTimes) > 0 {
 		t.Series = append(t.Series, freshness(ackTimes, writeTimes, writeCounts, duration))
 	}
+	// Panels in order; in a panel, error series last, so that they are
+	// drawn over the totals they are part of (a store answering only 5xx
+	// has two equal lines: the red one must show).
 	sort.SliceStable(t.Series, func(i, j int) bool {
-		return panelRank(t.Series[i].Panel) < panelRank(t.Series[j].Panel)
+		a, b := t.Series[i], t.Series[j]
+		if pa, pb := panelRank(a.Panel), panelRank(b.Panel); pa != pb {
+			return pa < pb
+		}
+		return !isErrors(a.Name) && isErrors(b.Name)
 	})
 	return t
 }
@@ -187,6 +202,8 @@ func counterRate(m Series, window float64) Series {
 	}
 	return out
 }
+
+func isErrors(name string) bool { return strings.Contains(name, "error") }
 
 func hasMetric(m map[string]*Series, match func(string) bool) bool {
 	for _, s := range m {

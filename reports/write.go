@@ -2,6 +2,7 @@ package reports
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -135,11 +136,21 @@ func WriteRecorded(w io.Writer, o harness.Outcome) error {
 }
 
 // ReadRecorded reads a history.json (WriteRecorded's output) back into an
-// Outcome with its events.
+// Outcome with its events. The file may be gzipped (history.json.gz, as
+// recorded runs are kept in reports/testdata).
 func ReadRecorded(path string) (harness.Outcome, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return harness.Outcome{}, err
+	}
+	if bytes.HasPrefix(data, []byte{0x1f, 0x8b}) {
+		zr, err := gzip.NewReader(bytes.NewReader(data))
+		if err == nil {
+			data, err = io.ReadAll(zr)
+		}
+		if err != nil {
+			return harness.Outcome{}, fmt.Errorf("%s: gunzip: %w", path, err)
+		}
 	}
 	var rec Recorded
 	if err := json.Unmarshal(data, &rec); err != nil {

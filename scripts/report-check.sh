@@ -7,7 +7,8 @@
 #
 #   make report-check            # or: scripts/report-check.sh [out-dir]
 #
-# Leaves out/report-check/{index.html,broker-crash-*/report.html,timeline.png}.
+# Leaves out/report-check/{index.html,<scenario>-<variant>/report.html,timeline.png};
+# the screenshot is of store-outage-buggy (three store faults shaded, every panel).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-out/report-check}"
@@ -31,8 +32,8 @@ fi
 
 rm -rf "$out"
 mkdir -p "$out"
-"$GO" run ./reports/internal/reportcheck render "$out" reports/testdata/broker-crash-buggy.json reports/testdata/broker-crash-fixed.json
-page="$(cd "$out" && pwd)/broker-crash-buggy/report.html"
+"$GO" run ./reports/internal/reportcheck render "$out" reports/testdata/*.json.gz
+page="$(cd "$out" && pwd)/store-outage-buggy/report.html"
 png="$out/timeline.png"
 # --no-sandbox: CI containers run as root, where Chromium's sandbox refuses to start.
 "$browser" --headless --no-sandbox --disable-gpu --hide-scrollbars --no-first-run \

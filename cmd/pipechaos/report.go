@@ -16,7 +16,8 @@ var reportCmd = &command{
 	args:  "--out dir history.json...",
 	short: "re-render reports from recorded runs (history.json)",
 	long: `Renders report.json, junit.xml and report.html for each recorded run
-(the history.json a run's report directory holds, or reports/testdata/*.json),
+(the history.json a run's report directory holds, gzipped or not, e.g.
+reports/testdata/*.json.gz),
 and an index over all of them, into --out.`,
 	flags: func(fs *flag.FlagSet) any {
 		o := &reportOpts{}
