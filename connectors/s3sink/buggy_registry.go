@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/linkedin/goavro/v2"
 	"github.com/twmb/franz-go/pkg/sr"
 )
 
@@ -39,7 +38,7 @@ func NewUncachedSchemas(cfg Config) (*Sink, error) {
 }
 
 // lookupEveryFlush asks the registry for schema id, every time.
-func (s *Sink) lookupEveryFlush(ctx context.Context, id int) (*goavro.Codec, error) {
+func (s *Sink) lookupEveryFlush(ctx context.Context, id int) (*codec, error) {
 	sch, err := s.schemas.cl.SchemaByID(ctx, id)
 	if err != nil {
 		// BUG: every lookup error, a registry that is down included, is
@@ -50,7 +49,7 @@ func (s *Sink) lookupEveryFlush(ctx context.Context, id int) (*goavro.Codec, err
 	if sch.Type != sr.TypeAvro {
 		return nil, fmt.Errorf("%w: schema id %d is %s, not Avro", errNoSchema, id, sch.Type)
 	}
-	c, err := goavro.NewCodec(sch.Schema)
+	c, err := newCodec(id, sch.Schema)
 	if err != nil {
 		return nil, fmt.Errorf("%w: schema id %d does not parse: %w", errNoSchema, id, err)
 	}

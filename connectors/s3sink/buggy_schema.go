@@ -3,8 +3,6 @@ package s3sink
 import (
 	"context"
 	"sync"
-
-	"github.com/linkedin/goavro/v2"
 )
 
 // NewCachedWriterSchema builds the sink of incident 7 ("schema drift during
@@ -31,10 +29,10 @@ func NewCachedWriterSchema(cfg Config) (*Sink, error) {
 	}
 	var (
 		mu     sync.Mutex
-		cached *goavro.Codec
+		cached *codec
 	)
 	lookup := s.hooks.codec
-	s.hooks.codec = func(ctx context.Context, id int) (*goavro.Codec, error) {
+	s.hooks.codec = func(ctx context.Context, id int) (*codec, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if cached != nil {

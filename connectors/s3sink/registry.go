@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"sync"
 
-	"github.com/linkedin/goavro/v2"
 	"github.com/twmb/franz-go/pkg/sr"
 )
 
@@ -16,13 +15,13 @@ import (
 // sink cannot use: records written with it go to the dead-letter object.
 var errNoSchema = errors.New("unusable writer schema")
 
-// schemas resolves wire-format schema ids to Avro codecs, caching each one:
+// schemas resolves wire-format schema ids to codecs, caching each one:
 // a registry id names one immutable schema.
 type schemas struct {
 	cl *sr.Client
 
 	mu    sync.Mutex
-	cache map[int]*goavro.Codec
+	cache map[int]*codec
 }
 
 func newSchemas(url string, hc *http.Client) (*schemas, error) {
@@ -30,12 +29,12 @@ func newSchemas(url string, hc *http.Client) (*schemas, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create registry client: %w", err)
 	}
-	return &schemas{cl: cl, cache: map[int]*goavro.Codec{}}, nil
+	return &schemas{cl: cl, cache: map[int]*codec{}}, nil
 }
 
 // codec returns the codec of schema id. An error wrapping errNoSchema is
 // permanent; any other error is worth a retry.
-func (s *schemas) codec(ctx context.Context, id int) (*goavro.Codec, error) {
+func (s *schemas) codec(ctx context.Context, id int) (*codec, error) {
 	s.mu.Lock()
 	c, ok := s.cache[id]
 	s.mu.Unlock()
@@ -53,7 +52,7 @@ func (s *schemas) codec(ctx context.Context, id int) (*goavro.Codec, error) {
 	if sch.Type != sr.TypeAvro {
 		return nil, fmt.Errorf("%w: schema id %d is %s, not Avro", errNoSchema, id, sch.Type)
 	}
-	c, err = goavro.NewCodec(sch.Schema)
+	c, err = newCodec(id, sch.Schema)
 	if err != nil {
 		return nil, fmt.Errorf("%w: schema id %d does not parse: %w", errNoSchema, id, err)
 	}

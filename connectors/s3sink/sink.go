@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/linkedin/goavro/v2"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -62,7 +61,7 @@ type Sink struct {
 // when the poll loop must wait for writes.
 type hooks struct {
 	objectKey  func(route, topic string, p int32, start int64) string
-	codec      func(ctx context.Context, id int) (*goavro.Codec, error)
+	codec      func(ctx context.Context, id int) (*codec, error)
 	persist    func(ps *partition, seg *segment, ch chunk) error
 	overBudget func() bool // called with s.mu held
 	// polled, if set, runs in the poll loop after a poll's records were

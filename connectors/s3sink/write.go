@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/linkedin/goavro/v2"
 	"github.com/minio/minio-go/v7"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -99,18 +98,20 @@ func (s *Sink) writeThenCommit(ps *partition, seg *segment, ch chunk) error {
 	return s.commit(ps, ch)
 }
 
-// writeChunk decodes the chunk's records with their writer schema and writes
-// the Avro object, then the dead-letter object if any record was bad.
+// writeChunk checks the chunk's records against their writer schema and
+// writes the Avro object, then the dead-letter object if any record was bad.
+// A good record's bytes after the wire-format header are copied into the
+// object as they are: they already are its Avro encoding.
 func (s *Sink) writeChunk(ctx context.Context, p int32, seg *segment, ch chunk) error {
 	var (
-		codec     *goavro.Codec
+		c         *codec
 		schemaErr error
 	)
 	if seg.schemaID != noSchema {
-		c, err := s.lookupCodec(ctx, seg.schemaID)
+		got, err := s.lookupCodec(ctx, seg.schemaID)
 		switch {
 		case err == nil:
-			codec = c
+			c = got
 		case errors.Is(err, errNoSchema):
 			schemaErr = err
 		default:
@@ -119,8 +120,9 @@ func (s *Sink) writeChunk(ctx context.Context, p int32, seg *segment, ch chunk) 
 	}
 
 	var (
-		natives []any
-		bad     []entry
+		datums = make([][]byte, 0, len(ch.entries))
+		size   int
+		bad    []entry
 	)
 	for _, e := range ch.entries {
 		if e.bad == nil && schemaErr != nil {
@@ -128,15 +130,13 @@ func (s *Sink) writeChunk(ctx context.Context, p int32, seg *segment, ch chunk) 
 			s.m.decodeErrors.WithLabelValues("schema").Inc()
 		}
 		if e.bad == nil {
-			native, rest, err := codec.NativeFromBinary(e.r.Value[wireHeader:])
-			if err == nil && len(rest) > 0 {
-				err = fmt.Errorf("%d bytes left over after the record", len(rest))
-			}
-			if err != nil {
+			body := e.r.Value[wireHeader:]
+			if err := c.check(body); err != nil {
 				e.bad, e.badWhy = fmt.Errorf("decode Avro with schema id %d: %w", seg.schemaID, err), "avro"
 				s.m.decodeErrors.WithLabelValues("avro").Inc()
 			} else {
-				natives = append(natives, native)
+				datums = append(datums, body)
+				size += len(body)
 			}
 		}
 		if e.bad != nil {
@@ -144,21 +144,14 @@ func (s *Sink) writeChunk(ctx context.Context, p int32, seg *segment, ch chunk) 
 		}
 	}
 
-	if len(natives) > 0 {
-		var buf bytes.Buffer
-		w, err := goavro.NewOCFWriter(goavro.OCFConfig{W: &buf, Codec: codec})
-		if err == nil {
-			err = w.Append(natives)
-		}
-		if err != nil {
-			return fmt.Errorf("encode Avro object: %w", err)
-		}
+	if len(datums) > 0 {
+		data := appendOCF(make([]byte, 0, ocfSize(c.schema, size)), c.schema, datums)
 		key := s.hooks.objectKey(seg.route, s.cfg.Topic, p, ch.start)
-		if err := s.put(ctx, key, buf.Bytes(), "application/avro"); err != nil {
+		if err := s.put(ctx, key, data, "application/avro"); err != nil {
 			return err
 		}
-		s.wrote(key, len(natives), int64(buf.Len()))
-		s.m.written.Add(float64(len(natives)))
+		s.wrote(key, len(datums), int64(len(data)))
+		s.m.written.Add(float64(len(datums)))
 	}
 	if len(bad) > 0 {
 		data, err := encodeDeadLetters(bad)
@@ -188,8 +181,8 @@ func (s *Sink) wrote(key string, records int, n int64) {
 
 // lookupCodec resolves a schema id, retrying registry errors under the
 // retry policy. An error wrapping errNoSchema means the id is unusable.
-func (s *Sink) lookupCodec(ctx context.Context, id int) (*goavro.Codec, error) {
-	var c *goavro.Codec
+func (s *Sink) lookupCodec(ctx context.Context, id int) (*codec, error) {
+	var c *codec
 	err := s.retry.do(ctx, "look up schema id "+strconv.Itoa(id), func(ctx context.Context) error {
 		var err error
 		c, err = s.hooks.codec(ctx, id)
