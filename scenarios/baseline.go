@@ -7,12 +7,9 @@ package scenarios
 
 import (
 	"context"
-	"errors"
-	"time"
 
 	"github.com/pipechaos/pipechaos/connectors/s3sink"
 	"github.com/pipechaos/pipechaos/harness"
-	"github.com/pipechaos/pipechaos/harness/env"
 	"github.com/pipechaos/pipechaos/harness/workload"
 )
 
@@ -32,42 +29,14 @@ func baseline(build sinkBuilder) func(context.Context, *harness.Run) error {
 }
 
 func runBaseline(ctx context.Context, r *harness.Run, build sinkBuilder) error {
-	const topic = "events"
-	if err := r.CreateTopic(ctx, env.Primary, topic, 6); err != nil {
-		return err
-	}
-	sink, err := startSink(ctx, r, env.Primary, topic, "s3sink", build)
+	pl, err := startPipeline(ctx, r, "events", 6, build)
 	if err != nil {
 		return err
 	}
-	defer sink.stop()
-	smp := r.Sample(ctx, r.StoreProbe(), sinkProbe(sink))
-	defer smp.Stop()
-
-	p, err := regionProducer(r, env.Primary)
-	if err != nil {
+	defer pl.close()
+	r.Logf("the sink consumes %q (6 partitions); 3000 records at 3000/s, no fault: every acked record must reach the bucket once", pl.topic)
+	if _, err := r.Produce(ctx, workload.Config{Topic: pl.topic, Records: 3000, Rate: 3000}, pl.prod); err != nil {
 		return err
 	}
-	defer p.close()
-	if _, err := r.Produce(ctx, workload.Config{Topic: topic, Records: 3000, Rate: 3000}, p); err != nil {
-		return err
-	}
-	return drainAndCheck(ctx, r, sink, topic, 8*time.Second)
-}
-
-// drainAndCheck waits for the sink's group to commit everything, stops the
-// sink, and checks the bucket. A sink that never drains is a finding.
-func drainAndCheck(ctx context.Context, r *harness.Run, sink *runningSink, topic string, timeout time.Duration) error {
-	start := time.Now()
-	ok, lag := r.Drained(ctx, sink.Region, sink.Group, topic, timeout)
-	if !ok {
-		r.Violation("the sink never drained: %d records stayed uncommitted after %s", lag, timeout)
-	} else {
-		r.Logf("group %s committed every record %s after the last produce", sink.Group, time.Since(start).Round(time.Millisecond))
-	}
-	if err := sink.stop(); err != nil && !errors.Is(err, context.Canceled) {
-		r.Logf("the sink stopped with: %v", err)
-	}
-	_, err := r.CheckStore(ctx, "topics/"+topic+"/")
-	return err
+	return drainAndCheck(ctx, r, pl.sink, pl.topic)
 }

@@ -36,12 +36,15 @@ package scenarios
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/pipechaos/pipechaos/connectors/s3sink"
 	"github.com/pipechaos/pipechaos/harness"
@@ -78,74 +81,44 @@ const (
 )
 
 func runHotKeySkew(ctx context.Context, r *harness.Run) error {
-	region := r.Env.Region(env.Primary)
 	for _, t := range []string{skewInput, skewWork} {
 		if err := r.CreateTopic(ctx, env.Primary, t, 4); err != nil {
 			return err
 		}
 	}
-
-	// The input: one tenant holds about 60% of the records.
-	prod, err := region.Client()
-	if err != nil {
+	if err := produceSkewedInput(ctx, r); err != nil {
 		return err
 	}
-	defer prod.Close()
-	wl := workload.Config{Topic: skewInput, Records: 2000, Keys: workload.HotKey(skewHotKey, 0.6, 200),
-		Schemas: []workload.SchemaStep{{From: 1, Schema: workload.SchemaV1}}, MaxInFlight: 512, Process: "producer"}
-	if _, err := r.Produce(ctx, wl, workload.KafkaProducer(prod, env.Primary)); err != nil {
-		return err
-	}
-
-	// Before processing: sample the input and profile it.
-	job, err := region.Client()
+	job, err := r.Env.Region(env.Primary).Client()
 	if err != nil {
 		return err
 	}
 	defer job.Close()
 	th := skew.Thresholds{}
-	in, err := skew.SampleTopic(ctx, job, skewInput, 500)
+	plan, err := profileInput(ctx, r, job, th)
 	if err != nil {
 		return err
 	}
-	before := in.Profile(th)
-	r.Logf("skew check on %q before processing (%d sampled of %d): %s", skewInput, len(in.Samples), in.Records, before)
-	if err := before.Err(); err != nil {
-		r.Logf("the check's fail-fast error would stop the job here: %v", err)
-	}
-	plan := skew.PlanFor(before, skewSubKeys)
-	r.Logf("the job goes on with salting instead: keys %v over %d sub-keys each", slices.Sorted(maps.Keys(plan.Keys)), plan.SubKeys)
 
 	// The job's tasks: the sink, one writer per partition of the work topic,
-	// under a byte budget.
-	st := r.Env.Store()
-	sink, err := s3sink.New(s3sink.Config{
-		Brokers: region.Bootstrap(), Topic: skewWork, Group: skewGroup,
-		RegistryURL: r.Env.Registry().URL(),
-		S3Endpoint:  st.Endpoint(), S3AccessKey: st.AccessKey(), S3SecretKey: st.SecretKey(), Bucket: st.Bucket(),
-		FlushSize: skewFlush, FlushBytes: skewBudget, RotateInterval: 100 * time.Millisecond,
-		History: r.History, Process: "clicks-sink",
-		KgoOpts: env.ClientOpts(region.Bootstrap()),
-	})
+	// under a byte budget; its lag per partition and its buffered bytes are
+	// sampled.
+	sink, err := startSink(ctx, r, env.Primary, skewWork, skewGroup, ourSink(s3sink.New, func(c *s3sink.Config) {
+		c.FlushSize, c.FlushBytes, c.RotateInterval = skewFlush, skewBudget, 100*time.Millisecond
+	}))
 	if err != nil {
 		return err
 	}
-	defer sink.Close()
-	sinkCtx, stopSink := context.WithCancel(ctx)
-	defer stopSink()
-	sinkDone := make(chan error, 1)
-	go func() { sinkDone <- sink.Run(sinkCtx) }()
-
-	admin, err := region.Client()
+	defer sink.stop()
+	admin, err := r.Env.Region(env.Primary).Client()
 	if err != nil {
 		return err
 	}
 	defer admin.Close()
-	smp := r.Sample(ctx, sampler.GroupLag(admin, skewGroup, skewWork), sampler.Prometheus(sink.Metrics(), "pipechaos_s3sink_buffered_bytes"))
+	smp := r.Sample(ctx, sampler.GroupLag(admin, skewGroup, skewWork), sampler.Prometheus(sink.metrics(), "pipechaos_s3sink_buffered_bytes"))
 	defer smp.Stop()
 	// Each store request costs 10ms, as each task has a cost per batch: it
 	// is what makes a bigger partition's backlog take longer to clear.
-	// (A pointer: the schedule compares nemeses, and HTTPFault holds a slice.)
 	cost := r.Schedule(ctx, nemesis.Step{Nemesis: &nemesis.HTTPFault{Service: nemesis.TargetStore,
 		Fault: env.HTTPFault{Latency: 10 * time.Millisecond}}})
 	defer func() { _ = cost.Stop(context.WithoutCancel(ctx)) }()
@@ -160,25 +133,59 @@ func runHotKeySkew(ctx context.Context, r *harness.Run) error {
 	if err != nil {
 		return err
 	}
-	r.Logf("shuffle: %d records re-keyed from %q into %q", n, skewInput, skewWork)
+	r.Logf("shuffle: %d records re-keyed from %q into %q by the %s shuffle", n, skewInput, skewWork, r.Variant)
 
-	drained, lag := r.Drained(ctx, env.Primary, skewGroup, skewWork, 8*time.Second)
+	drained, lag := r.Drained(ctx, env.Primary, skewGroup, skewWork, drainTimeout)
 	r.Logf("drain of %q: done=%v, lag left %d", skewWork, drained, lag)
 	smp.Stop()
 	if err := cost.Stop(ctx); err != nil {
 		r.Logf("healing the store latency: %v", err)
 	}
-	stopSink()
-	if err := <-sinkDone; err != nil {
+	if err := sink.stop(); err != nil && !errors.Is(err, context.Canceled) {
 		r.Logf("sink: %v", err)
 	}
-	sink.Close()
-
 	if _, err := r.CheckStore(ctx, ""); err != nil {
 		return err
 	}
+	return checkSpread(ctx, r, job, th, shuffled)
+}
 
-	// From the data: how the work was spread, as the lag saw it.
+// produceSkewedInput writes the job's input: one tenant holds about 60% of
+// the records.
+func produceSkewedInput(ctx context.Context, r *harness.Run) error {
+	p, err := regionProducer(r, env.Primary)
+	if err != nil {
+		return err
+	}
+	defer p.close()
+	wl := workload.Config{Topic: skewInput, Records: 2000, Keys: workload.HotKey(skewHotKey, 0.6, 200),
+		Schemas: []workload.SchemaStep{{From: 1, Schema: workload.SchemaV1}}, MaxInFlight: 512, Process: "producer"}
+	_, err = r.Produce(ctx, wl, p)
+	return err
+}
+
+// profileInput is the check before processing: sample the input, profile
+// it, and plan the salting of the keys it flags.
+func profileInput(ctx context.Context, r *harness.Run, job *kgo.Client, th skew.Thresholds) (skew.Plan, error) {
+	in, err := skew.SampleTopic(ctx, job, skewInput, 500)
+	if err != nil {
+		return skew.Plan{}, err
+	}
+	before := in.Profile(th)
+	r.Logf("skew check on %q before processing (%d sampled of %d): %s", skewInput, len(in.Samples), in.Records, before)
+	if err := before.Err(); err != nil {
+		r.Logf("the check's fail-fast error would stop the job here: %v", err)
+	}
+	plan := skew.PlanFor(before, skewSubKeys)
+	r.Logf("the job goes on with salting instead: keys %v over %d sub-keys each", slices.Sorted(maps.Keys(plan.Keys)), plan.SubKeys)
+	return plan, nil
+}
+
+// checkSpread judges, from the data, how the work was spread: the work
+// topic's profile names a hot key if one is left, the sampled lag per
+// partition shows whether one task had most of the work, and the sampled
+// buffered bytes whether memory stayed bounded.
+func checkSpread(ctx context.Context, r *harness.Run, job *kgo.Client, th skew.Thresholds, shuffled time.Time) error {
 	out, err := skew.SampleTopic(ctx, job, skewWork, 500)
 	if err != nil {
 		return err
@@ -266,14 +273,8 @@ func checkPartitionLag(r *harness.Run, topic string, maxRatio float64, profile s
 // history: the peak may pass the budget by at most one poll (flushSize
 // records, each at most 1 KiB in this workload), never more.
 func checkBufferedBytes(r *harness.Run, budget int64, flushSize int) {
-	var peak float64
-	n := 0
-	for _, e := range r.History.Filter(history.Metric) {
-		if e.Metric == "pipechaos_s3sink_buffered_bytes" {
-			peak = max(peak, e.Value)
-			n++
-		}
-	}
+	samples := series(r.History.Events(), "pipechaos_s3sink_buffered_bytes", nil)
+	peak, n := samples.max(time.Time{}, time.Time{}), len(samples)
 	bound := float64(budget + int64(flushSize)<<10)
 	r.Metric("buffered_bytes_peak", peak)
 	r.Logf("sink buffered bytes: peak %.0f over %d samples (budget %d, bound with one poll %.0f)", peak, n, budget, bound)

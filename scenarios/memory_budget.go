@@ -32,12 +32,10 @@ package scenarios
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/pipechaos/pipechaos/connectors/s3sink"
 	"github.com/pipechaos/pipechaos/harness"
-	"github.com/pipechaos/pipechaos/harness/env"
 	"github.com/pipechaos/pipechaos/harness/history"
 	"github.com/pipechaos/pipechaos/harness/sampler"
 	"github.com/pipechaos/pipechaos/harness/workload"
@@ -69,50 +67,41 @@ var _ = register(&harness.Scenario{
 })
 
 func runMemoryBudget(ctx context.Context, r *harness.Run) error {
-	if err := r.CreateTopic(ctx, env.Primary, memTopic, 3); err != nil {
-		return err
-	}
-	build := ourSink(s3sink.New, func(c *s3sink.Config) {
-		c.FlushSize, c.FlushBytes, c.RotateInterval = memFlushSize, memFlushBytes, memRotate
-	})
-	if r.Variant == harness.Buggy {
-		build = ourSink(s3sink.NewCountOnly, func(c *s3sink.Config) {
-			c.FlushSize, c.FlushBytes, c.RotateInterval = memFlushSize, memFlushBytes, memRotate
-		})
-	}
 	r.Logf("the %s sink flushes at %d records or every %s, byte budget %s (count-only ignores it); "+
 		"the worker's memory budget for buffers is %s", r.Variant, memFlushSize, memRotate, mib(memFlushBytes), mib(memBudget))
-	sink, err := startSink(ctx, r, env.Primary, memTopic, "s3sink", build)
+	pl, err := startPipeline(ctx, r, memTopic, 3, ourSink(sinkFor(r, s3sink.NewCountOnly), func(c *s3sink.Config) {
+		c.FlushSize, c.FlushBytes, c.RotateInterval = memFlushSize, memFlushBytes, memRotate
+	}))
 	if err != nil {
 		return err
 	}
-	defer sink.stop()
-	smp := r.Sample(ctx, r.StoreProbe(), sinkProbe(sink))
-	defer smp.Stop()
-	fine := sampler.Start(ctx, r.History, 10*time.Millisecond, sampler.Prometheus(sink.metrics(), bufferedBytes))
+	defer pl.close()
+	fine := sampler.Start(ctx, r.History, 10*time.Millisecond, sampler.Prometheus(pl.sink.metrics(), bufferedBytes))
 	defer fine.Stop()
 
-	p, err := regionProducer(r, env.Primary)
-	if err != nil {
-		return err
-	}
-	defer p.close()
-	if _, err := r.Produce(ctx, workload.Config{Topic: memTopic, Records: memRecords, PayloadBytes: memPayload, MaxInFlight: 64}, p); err != nil {
+	r.Logf("the burst: %d records of %d KiB (%s) as fast as Kafka takes them", memRecords, memPayload>>10, mib(memRecords*memPayload))
+	if _, err := r.Produce(ctx, workload.Config{Topic: memTopic, Records: memRecords, PayloadBytes: memPayload, MaxInFlight: 64}, pl.prod); err != nil {
 		return err
 	}
 	// The burst is over: like a worker's graceful shutdown, ask the sink
 	// to write what it holds rather than wait for the rotation.
-	if d, ok := sink.Sink.(interface{ Drain(context.Context) error }); ok {
-		dctx, cancel := context.WithTimeout(ctx, 8*time.Second)
+	if d, ok := pl.sink.Sink.(interface{ Drain(context.Context) error }); ok {
+		dctx, cancel := context.WithTimeout(ctx, drainTimeout)
 		if err := d.Drain(dctx); err != nil {
 			r.Logf("the sink's own drain failed: %v", err)
 		}
 		cancel()
 	}
-	err = drainAndCheck(ctx, r, sink, memTopic, 8*time.Second)
+	err = drainAndCheck(ctx, r, pl.sink, memTopic)
 	fine.Stop()
-	smp.Stop()
+	pl.smp.Stop()
+	checkMemoryPeak(r)
+	return err
+}
 
+// checkMemoryPeak reads the peak of the sampled buffered_bytes gauge from
+// the history and holds it to the worker's memory budget.
+func checkMemoryPeak(r *harness.Run) {
 	peak, at := history.Peak(r.History.Events(), bufferedBytes)
 	r.Metric("peak_buffered_bytes", peak)
 	r.Metric("memory_budget_bytes", memBudget)
@@ -121,44 +110,8 @@ func runMemoryBudget(ctx context.Context, r *harness.Run) error {
 		r.Violation("the sink's %s gauge was never sampled: its memory use cannot be judged", bufferedBytes)
 	case peak > memBudget:
 		r.Violation("the sink buffered %s at its peak (%.1f× the %s memory budget), %s into the run: "+
-			"a worker sized for the budget would have been OOM-killed", mib(peak), peak/memBudget, mib(memBudget),
-			at.Sub(r.History.Start()).Round(time.Millisecond))
+			"a worker sized for the budget would have been OOM-killed", mib(peak), peak/memBudget, mib(memBudget), since(r, at))
 	default:
-		r.Logf("peak buffered: %s, %s into the run, within the %s memory budget",
-			mib(peak), at.Sub(r.History.Start()).Round(time.Millisecond), mib(memBudget))
+		r.Logf("peak buffered: %s, %s into the run, within the %s memory budget", mib(peak), since(r, at), mib(memBudget))
 	}
-	return err
-}
-
-// mib formats a byte count in MiB.
-func mib[N int | int64 | float64](n N) string {
-	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-}
-
-// sampledCounter is a counter's final value summed over every series whose
-// labels include match, read from the samples in events: each series counts
-// with the largest value sampled (a counter only grows). ok is false if no
-// matching series was ever sampled.
-func sampledCounter(events []history.Event, metric string, match map[string]string) (total float64, ok bool) {
-	last := map[string]float64{}
-	for _, e := range events {
-		if e.Type != history.Metric || e.Metric != metric {
-			continue
-		}
-		matches := true
-		for k, v := range match {
-			matches = matches && e.Labels[k] == v
-		}
-		if !matches {
-			continue
-		}
-		id := fmt.Sprint(e.Labels)
-		if v, seen := last[id]; !seen || e.Value > v {
-			last[id] = e.Value
-		}
-	}
-	for _, v := range last {
-		total += v
-	}
-	return total, len(last) > 0
 }

@@ -63,22 +63,11 @@ var _ = register(&harness.Scenario{
 })
 
 func runMigration(ctx context.Context, r *harness.Run) error {
-	if err := r.CreateTopic(ctx, env.Primary, migrationTopic, 6); err != nil {
-		return err
-	}
-	sink, err := startSink(ctx, r, env.Primary, migrationTopic, "s3sink", driftSink(r.Variant, nil))
+	pl, err := startPipeline(ctx, r, migrationTopic, 6, driftSink(r), schemaProbe)
 	if err != nil {
 		return err
 	}
-	defer sink.stop()
-	smp := r.Sample(ctx, r.StoreProbe(), sinkProbe(sink), schemaProbe(sink))
-	defer smp.Stop()
-	p, err := regionProducer(r, env.Primary)
-	if err != nil {
-		return err
-	}
-	defer p.close()
-
+	defer pl.close()
 	r.Logf("the %s sink consumes %q while three faults stack: a v1 → v2 migration at record %d, a slow store, a broker crash",
 		r.Variant, migrationTopic, migrationV2From)
 	slow := r.Schedule(ctx, nemesis.Step{
@@ -93,29 +82,25 @@ func runMigration(ctx context.Context, r *harness.Run) error {
 		Heal:    nemesis.AfterAcked(r.History, 1800),
 	})
 	_, perr := r.Produce(ctx, workload.Config{Topic: migrationTopic, Records: migrationRecords, Rate: 1500,
-		Schemas: []workload.SchemaStep{{From: 1, Schema: workload.SchemaV1}, {From: migrationV2From, Schema: workload.SchemaV2}}}, p)
+		Schemas: []workload.SchemaStep{{From: 1, Schema: workload.SchemaV1}, {From: migrationV2From, Schema: workload.SchemaV2}}}, pl.prod)
 	if err := errors.Join(perr, slow.Stop(context.WithoutCancel(ctx)), crash.Stop(context.WithoutCancel(ctx))); err != nil {
 		return err
 	}
 	if spans := history.Faults(r.History.Events()); len(spans) < 2 {
 		return fmt.Errorf("only %d of the 2 faults started before the workload ended: the run proves nothing", len(spans))
 	}
+	for _, f := range history.Faults(r.History.Events()) {
+		r.Logf("%s on %s from %s to %s into the run", f.Fault, f.Target, since(r, f.Started), since(r, f.Healed))
+	}
 
-	audit, err := r.AuditTopic(ctx, env.Primary, migrationTopic)
-	if err != nil {
+	if err := checkKafkaDuplicates(ctx, r, migrationTopic); err != nil {
 		return err
 	}
-	r.Logf("Kafka holds %d records of %q (%d distinct IDs, %d duplicates)", audit.Records, migrationTopic, audit.Unique, audit.Duplicates)
-	r.Metric("kafka_duplicates", float64(audit.Duplicates))
-	if audit.Duplicates > 0 {
-		r.Violation("the idempotent producer wrote %d records twice into Kafka", audit.Duplicates)
-	}
-	if err := drainAndCheck(ctx, r, sink, migrationTopic, 8*time.Second); err != nil {
+	if err := drainAndCheck(ctx, r, pl.sink, migrationTopic); err != nil {
 		return err
 	}
-	smp.Stop()
-	events := r.History.Events()
-	retries, _ := sampledCounter(events, "pipechaos_s3sink_retries_total", nil)
+	pl.smp.Stop()
+	retries, _ := sampledCounter(r.History.Events(), "pipechaos_s3sink_retries_total", nil)
 	r.Logf("what the logs were full of: %.0f retries of store writes, schema lookups and commits", retries)
 	return checkDrift(ctx, r, migrationTopic, migrationV2From, 0)
 }

@@ -34,6 +34,7 @@ package scenarios
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -41,8 +42,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/minio/minio-go/v7"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/pipechaos/pipechaos/connectors/headerfilter"
@@ -77,11 +76,9 @@ const (
 )
 
 func runNullHeaders(ctx context.Context, r *harness.Run) error {
-	region := r.Env.Region(env.Primary)
 	if err := r.CreateTopic(ctx, env.Primary, nullHeadersTopic, 4); err != nil {
 		return err
 	}
-
 	// The system under test: the sink with the site filter in its chain,
 	// deployed as in the incident with errors.tolerance=none.
 	newFilter := headerfilter.New
@@ -92,74 +89,35 @@ func runNullHeaders(ctx context.Context, r *harness.Run) error {
 	if err != nil {
 		return err
 	}
-	st := r.Env.Store()
-	sink, err := s3sink.New(s3sink.Config{
-		Brokers: region.Bootstrap(), Topic: nullHeadersTopic, Group: nullHeadersGroup,
-		RegistryURL: r.Env.Registry().URL(),
-		S3Endpoint:  st.Endpoint(), S3AccessKey: st.AccessKey(), S3SecretKey: st.SecretKey(), Bucket: st.Bucket(),
-		FlushSize: 200, RotateInterval: 100 * time.Millisecond,
-		Transforms:     []s3sink.Transform{filter},
-		ErrorTolerance: s3sink.ToleranceNone,
-		History:        r.History, Process: "audit-sink",
-		KgoOpts: env.ClientOpts(region.Bootstrap()),
-	})
+	sink, err := startSink(ctx, r, env.Primary, nullHeadersTopic, nullHeadersGroup, ourSink(s3sink.New, func(c *s3sink.Config) {
+		c.FlushSize, c.RotateInterval = 200, 100*time.Millisecond
+		c.Transforms = []s3sink.Transform{filter}
+		c.ErrorTolerance = s3sink.ToleranceNone
+	}))
 	if err != nil {
 		return err
 	}
-	defer sink.Close()
-	sinkCtx, stopSink := context.WithCancel(ctx)
-	defer stopSink()
-	sinkDone := make(chan error, 1)
-	go func() { sinkDone <- sink.Run(sinkCtx) }()
+	defer sink.stop()
 	r.Logf("sink started on %q with the %s site filter (%s for US and for any header it cannot read, %s for other sites), errors.tolerance=none",
 		nullHeadersTopic, r.Variant, homeRoute, otherRoute)
-
-	admin, err := region.Client()
+	admin, err := r.Env.Region(env.Primary).Client()
 	if err != nil {
 		return err
 	}
 	defer admin.Close()
-	smp := r.Sample(ctx, committedLag(admin, nullHeadersGroup, nullHeadersTopic),
+	smp := r.Sample(ctx, sampler.GroupLag(admin, nullHeadersGroup, nullHeadersTopic),
 		sampler.Prometheus(filter.Metrics(), "pipechaos_filter_exceptions_total"))
 	defer smp.Stop()
 
-	// The workload: a header mix with absent, null and malformed site ids.
-	// The census sees every record the producer had acked and reads its
-	// header itself: the expected counts come from the records, not from
-	// the rates.
-	prod, err := region.Client()
+	census, err := produceHeaderMix(ctx, r)
 	if err != nil {
 		return err
 	}
-	defer prod.Close()
-	census := &siteCensus{Producer: workload.KafkaProducer(prod, env.Primary), route: map[uint64]string{}, bad: map[string]int{}}
-	mix := workload.HeaderMix{Absent: 0.02, Null: 0.02, Malformed: 0.01}
-	if _, err := r.Produce(ctx, workload.Config{Topic: nullHeadersTopic, Records: 600, Rate: 2000, Headers: mix,
-		Keys: workload.Uniform(64), Schemas: []workload.SchemaStep{{From: 1, Schema: workload.SchemaV1}}, MaxInFlight: 256, Process: "producer"}, census); err != nil {
-		return err
-	}
-	producedAt := time.Now()
-	r.Logf("the producer had %d records acked; their headers: %d absent, %d null, %d malformed; the first unroutable one is ID %d (%s)",
-		len(census.route), census.bad[headerfilter.ReasonAbsent], census.bad[headerfilter.ReasonNull], census.bad[headerfilter.ReasonMalformed],
-		census.firstBad, census.firstReason)
-
-	// Drain, judged from the group's committed offsets: wait until they
-	// reach the end of the topic, or until they stop moving.
-	lag, stalled := drainedOrStalled(ctx, admin, nullHeadersGroup, nullHeadersTopic, 1500*time.Millisecond, 8*time.Second)
-	switch {
-	case lag == 0:
-		r.Logf("drain: the group committed every record of %q", nullHeadersTopic)
-	case stalled:
-		r.Logf("drain: the group's commits stopped moving with %d records of %q left; waited %s after the last record was acked", lag, nullHeadersTopic, time.Since(producedAt).Round(time.Millisecond))
-	default:
-		r.Logf("drain: gave up with %d records of %q to commit", lag, nullHeadersTopic)
-	}
+	drainOrStall(ctx, r, admin)
 	smp.Stop()
-	stopSink()
-	if err := <-sinkDone; err != nil {
+	if err := sink.stop(); err != nil && !errors.Is(err, context.Canceled) {
 		r.Logf("what the operator would have seen, had they looked at the task: %v", err)
 	}
-	sink.Close()
 
 	res, err := r.CheckStore(ctx, "")
 	if err != nil {
@@ -172,6 +130,43 @@ func runNullHeaders(ctx context.Context, r *harness.Run) error {
 	checkLag(r, nullHeadersTopic)
 	checkWritesContinued(r, res)
 	return nil
+}
+
+// produceHeaderMix runs the workload: a header mix with absent, null and
+// malformed site ids. The census sees every record the producer had acked
+// and reads its header itself: the expected counts come from the records,
+// not from the rates.
+func produceHeaderMix(ctx context.Context, r *harness.Run) (*siteCensus, error) {
+	p, err := regionProducer(r, env.Primary)
+	if err != nil {
+		return nil, err
+	}
+	defer p.close()
+	census := &siteCensus{Producer: p, route: map[uint64]string{}, bad: map[string]int{}}
+	mix := workload.HeaderMix{Absent: 0.02, Null: 0.02, Malformed: 0.01}
+	if _, err := r.Produce(ctx, workload.Config{Topic: nullHeadersTopic, Records: 600, Rate: 2000, Headers: mix,
+		Keys: workload.Uniform(64), Schemas: []workload.SchemaStep{{From: 1, Schema: workload.SchemaV1}}, MaxInFlight: 256, Process: "producer"}, census); err != nil {
+		return nil, err
+	}
+	r.Logf("the producer had %d records acked; their headers: %d absent, %d null, %d malformed; the first unroutable one is ID %d (%s)",
+		len(census.route), census.bad[headerfilter.ReasonAbsent], census.bad[headerfilter.ReasonNull], census.bad[headerfilter.ReasonMalformed],
+		census.firstBad, census.firstReason)
+	return census, nil
+}
+
+// drainOrStall waits, judging from the group's committed offsets, until
+// they reach the end of the topic or stop moving, and narrates which.
+func drainOrStall(ctx context.Context, r *harness.Run, admin *kgo.Client) {
+	producedAt := time.Now()
+	lag, stalled := drainedOrStalled(ctx, admin, nullHeadersGroup, nullHeadersTopic, 1500*time.Millisecond, drainTimeout)
+	switch {
+	case lag == 0:
+		r.Logf("drain: the group committed every record of %q", nullHeadersTopic)
+	case stalled:
+		r.Logf("drain: the group's commits stopped moving with %d records of %q left; waited %s after the last record was acked", lag, nullHeadersTopic, time.Since(producedAt).Round(time.Millisecond))
+	default:
+		r.Logf("drain: gave up with %d records of %q to commit", lag, nullHeadersTopic)
+	}
 }
 
 // siteCensus is the workload's producer, watching: for every record acked,
@@ -230,14 +225,10 @@ func (c *siteCensus) Produce(ctx context.Context, rec *kgo.Record, done func(wor
 // record is under the route its header calls for. A record the checker
 // found lost is not counted again here.
 func checkRoutes(ctx context.Context, r *harness.Run, c *siteCensus, res checker.Result) error {
-	cl, err := harness.StoreClient(r.Env.Store())
-	if err != nil {
-		return err
-	}
 	misrouted, found := 0, map[string]int{}
 	var first []uint64
 	for _, route := range []string{homeRoute, otherRoute} {
-		ids, err := idsUnder(ctx, cl, r.Env.Store().Bucket(), route+"/")
+		ids, err := storedIDs(ctx, r, route+"/")
 		if err != nil {
 			return err
 		}
@@ -256,26 +247,6 @@ func checkRoutes(ctx context.Context, r *harness.Run, c *siteCensus, res checker
 		r.Violation("%d records are under the wrong route for their wm-site-id header (first IDs %v)", misrouted, first)
 	}
 	return nil
-}
-
-// idsUnder decodes every object under prefix and returns the record IDs.
-func idsUnder(ctx context.Context, cl *minio.Client, bucket, prefix string) ([]uint64, error) {
-	var ids []uint64
-	for info := range cl.ListObjectsIter(ctx, bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
-		if info.Err != nil {
-			return nil, fmt.Errorf("list %s: %w", prefix, info.Err)
-		}
-		obj, err := cl.GetObject(ctx, bucket, info.Key, minio.GetObjectOptions{})
-		if err != nil {
-			return nil, fmt.Errorf("get %s: %w", info.Key, err)
-		}
-		err = checker.DecodeObject(info.Key, obj, func(f checker.Found) { ids = append(ids, f.ID) })
-		obj.Close()
-		if err != nil {
-			return nil, fmt.Errorf("decode %s: %w", info.Key, err)
-		}
-	}
-	return ids, nil
 }
 
 // checkExceptions compares the filter's exceptions metric with the bad
@@ -304,10 +275,10 @@ func drainedOrStalled(ctx context.Context, cl *kgo.Client, group, topic string, 
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	lag, since := -1, time.Now()
-	probe := committedLag(cl, group, topic)
+	probe := sampler.GroupLag(cl, group, topic)
 	for {
-		probe(ctx, func(_ string, _ map[string]string, v float64) {
-			if int64(v) != lag {
+		probe(ctx, func(metric string, _ map[string]string, v float64) {
+			if metric == "lag_total" && int64(v) != lag {
 				lag, since = int64(v), time.Now()
 			}
 		})
@@ -325,61 +296,23 @@ func drainedOrStalled(ctx context.Context, cl *kgo.Client, group, topic string, 
 	}
 }
 
-// committedLag samples "committed_lag": the records of topic past the
-// group's committed offsets (a partition with no commit counts whole), as
-// Kafka sees them — whether the group's member is alive or not.
-func committedLag(cl *kgo.Client, group, topic string) sampler.Probe {
-	adm := kadm.NewClient(cl)
-	return func(ctx context.Context, emit sampler.Emit) {
-		ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
-		defer cancel()
-		ends, err := adm.ListEndOffsets(ctx, topic)
-		if err != nil || ends.Error() != nil {
-			return
-		}
-		offs, err := adm.FetchOffsets(ctx, group)
-		if err != nil {
-			return
-		}
-		var total int64
-		ends.Each(func(o kadm.ListedOffset) {
-			committed := int64(0)
-			if c, ok := offs.Lookup(topic, o.Partition); ok && c.Err == nil && c.At > 0 {
-				committed = c.At
-			}
-			total += max(0, o.Offset-committed)
-		})
-		emit("committed_lag", map[string]string{"topic": topic, "group": group}, float64(total))
-	}
-}
-
 // checkLag reads the sampled group lag of topic from the history: the peak
 // and the last sample. Lag that is still there at the end never came down.
 func checkLag(r *harness.Run, topic string) {
-	var peak, last float64
-	var peakAt, lastAt time.Time
-	for _, e := range r.History.Filter(history.Metric) {
-		if e.Metric != "committed_lag" || e.Labels["topic"] != topic {
-			continue
-		}
-		if e.Value > peak {
-			peak, peakAt = e.Value, e.At
-		}
-		last, lastAt = e.Value, e.At
-	}
-	if lastAt.IsZero() {
+	samples := series(r.History.Events(), "lag_total", map[string]string{"topic": topic})
+	if len(samples) == 0 {
 		r.Violation("the lag of group %s on %s was never sampled", nullHeadersGroup, topic)
 		return
 	}
-	start := r.History.Start()
-	r.Metric("lag_peak", peak)
-	r.Metric("lag_end", last)
-	if peakAt.IsZero() {
-		peakAt = lastAt
+	peak, last := samples.peak(), samples[len(samples)-1]
+	if peak.At.IsZero() {
+		peak = last
 	}
-	r.Logf("lag (records past the group's commits): peaked at %.0f (+%s), %.0f at the last sample (+%s)", peak, peakAt.Sub(start).Round(time.Millisecond), last, lastAt.Sub(start).Round(time.Millisecond))
-	if last > 0 {
-		r.Violation("consumer lag grew to %.0f records and never came down: still %.0f at the last sample, +%s into the run", peak, last, lastAt.Sub(start).Round(time.Millisecond))
+	r.Metric("lag_peak", peak.Value)
+	r.Metric("lag_end", last.Value)
+	r.Logf("lag (records past the group's commits): peaked at %.0f (+%s), %.0f at the last sample (+%s)", peak.Value, since(r, peak.At), last.Value, since(r, last.At))
+	if last.Value > 0 {
+		r.Violation("consumer lag grew to %.0f records and never came down: still %.0f at the last sample, +%s into the run", peak.Value, last.Value, since(r, last.At))
 	}
 }
 
@@ -406,14 +339,13 @@ func checkWritesContinued(r *harness.Run, res checker.Result) {
 		}
 	}
 	slices.Sort(after)
-	start := r.History.Start()
 	switch {
 	case objects == 0:
 		r.Violation("the sink never wrote an object, while the producer had %d records acked", len(after))
 	case res.Lost > 0 && len(after) > 0:
 		r.Violation("no object was written after +%s: the producer had %d more records acked after that (IDs %d to %d)",
-			lastWrite.Sub(start).Round(time.Millisecond), len(after), after[0], after[len(after)-1])
+			since(r, lastWrite), len(after), after[0], after[len(after)-1])
 	default:
-		r.Logf("the sink wrote %d objects, the last at +%s", objects, lastWrite.Sub(start).Round(time.Millisecond))
+		r.Logf("the sink wrote %d objects, the last at +%s", objects, since(r, lastWrite))
 	}
 }

@@ -133,8 +133,8 @@ func runRegionOutage(ctx context.Context, r *harness.Run) error {
 	r.Logf("producer metrics: %s", outageProducerCounts(p))
 
 	for _, s := range sinks.sinks {
-		if ok, lag := r.Drained(ctx, s.region, s.group, outageTopic, 8*time.Second); !ok {
-			r.Violation("the %s sink never drained: %d records of %s stayed uncommitted", s.region, lag, s.region)
+		if ok, lag := r.Drained(ctx, s.Region, s.Group, outageTopic, drainTimeout); !ok {
+			r.Violation("the %s sink never drained: %d records of %s stayed uncommitted", s.Region, lag, s.Region)
 		}
 	}
 	sinks.close()
@@ -173,7 +173,7 @@ func outageCheckRegions(ctx context.Context, r *harness.Run, p *failover.Produce
 			inBoth++
 		}
 	}
-	counted := int(outageMetricSum(p, "pipechaos_failover_possible_duplicates_total"))
+	counted := int(counterSum(p.Metrics(), "pipechaos_failover_possible_duplicates_total"))
 	r.Logf("Kafka audit of %q: primary holds %d records (%d distinct), secondary %d (%d distinct); %d IDs are in both regions (the producer counted %d possible duplicates); %d of %d acked records are in neither",
 		outageTopic, pa.Records, pa.Unique, sa.Records, sa.Unique, inBoth, counted, len(neither), len(acked))
 	r.Metric("acked_in_neither_region", float64(len(neither)))
@@ -291,49 +291,34 @@ func outageProducer(r *harness.Run) (*failover.Producer, error) {
 // outageSinks is one S3 sink per region, each routing what it writes under
 // its region's prefix of the shared bucket.
 type outageSinks struct {
-	sinks []*outageSink
-	once  sync.Once
-}
-
-type outageSink struct {
-	region, group string
-	sink          *s3sink.Sink
-	done          chan error
+	sinks []*runningSink
 }
 
 func startOutageSinks(ctx context.Context, r *harness.Run, topic string) (*outageSinks, error) {
-	st := r.Env.Store()
 	rs := &outageSinks{}
 	for _, region := range []string{env.Primary, env.Secondary} {
-		boot := r.Env.Region(region).Bootstrap()
-		s, err := s3sink.New(s3sink.Config{
-			Brokers: boot, Topic: topic, Group: "s3sink-" + region, RegistryURL: r.Env.Registry().URL(),
-			S3Endpoint: st.Endpoint(), S3AccessKey: st.AccessKey(), S3SecretKey: st.SecretKey(), Bucket: st.Bucket(),
-			FlushSize: 500, RotateInterval: 250 * time.Millisecond,
-			Transforms: []s3sink.Transform{outageRoute(region)},
-			History:    r.History, Process: "s3sink-" + region,
-			KgoOpts: env.ClientOpts(boot), Logf: outageFirstLines(r, "s3sink-"+region, 2),
-		})
+		s, err := startSink(ctx, r, region, topic, "s3sink-"+region, ourSink(s3sink.New, func(c *s3sink.Config) {
+			c.Transforms = []s3sink.Transform{outageRoute(region)}
+			c.Logf = outageFirstLines(r, "s3sink-"+region, 2)
+			// The group must outlive the primary's outage (up to outageMax):
+			// s3sink's default timeouts, not the catalogue's scaled-down 3s.
+			c.SessionTimeout, c.RebalanceTimeout = 6*time.Second, 10*time.Second
+		}))
 		if err != nil {
 			rs.close()
 			return nil, err
 		}
-		one := &outageSink{region: region, group: "s3sink-" + region, sink: s, done: make(chan error, 1)}
-		go func() { one.done <- s.Run(ctx) }()
-		rs.sinks = append(rs.sinks, one)
+		rs.sinks = append(rs.sinks, s)
 	}
-	r.Logf("one S3 sink per region: primary writes under primary/, secondary under secondary/ of bucket %s", st.Bucket())
+	r.Logf("one S3 sink per region: primary writes under primary/, secondary under secondary/ of bucket %s", r.Env.Store().Bucket())
 	return rs, nil
 }
 
 // close stops every sink and waits for its Run; it is idempotent.
 func (rs *outageSinks) close() {
-	rs.once.Do(func() {
-		for _, s := range rs.sinks {
-			s.sink.Close()
-			<-s.done
-		}
-	})
+	for _, s := range rs.sinks {
+		_ = s.stop()
+	}
 }
 
 // outageRoute routes every record under the region's prefix.
@@ -401,23 +386,6 @@ func outageAckedIDs(events []history.Event, topic string) []uint64 {
 }
 
 func outageFirstIDs(ids []uint64) []uint64 { return ids[:min(len(ids), 10)] }
-
-// outageMetricSum sums every sample of a counter of the producer's registry.
-func outageMetricSum(p *failover.Producer, name string) float64 {
-	mfs, err := p.Metrics().Gather()
-	if err != nil {
-		return 0
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			for _, m := range mf.GetMetric() {
-				sum += m.GetCounter().GetValue()
-			}
-		}
-	}
-	return sum
-}
 
 // outageProducerCounts is the producer's metrics on one line.
 func outageProducerCounts(p *failover.Producer) string {

@@ -37,20 +37,15 @@ package scenarios
 // and none was acked.
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
-	"github.com/minio/minio-go/v7"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/pipechaos/pipechaos/connectors/s3sink"
 	"github.com/pipechaos/pipechaos/harness"
-	"github.com/pipechaos/pipechaos/harness/env"
 	"github.com/pipechaos/pipechaos/harness/history"
 	"github.com/pipechaos/pipechaos/harness/nemesis"
 	"github.com/pipechaos/pipechaos/harness/workload"
@@ -73,54 +68,27 @@ var _ = register(&harness.Scenario{
 
 const (
 	regTopic    = "clicks"
-	regGroup    = "s3sink"
 	regRecords  = 2400
 	regRate     = 1500
 	regDownAt   = 1000 // acked records before the outage
 	regNewFrom  = 1601 // first record of the version rolled out during the outage
 	regHoldHeal = 300 * time.Millisecond
+	regOutage   = "registry-outage" // the fault's name in the history
 )
 
 func runRegistryOutage(ctx context.Context, r *harness.Run) error {
-	build := ourSink(s3sink.New, nil)
-	if r.Variant == harness.Buggy {
-		build = ourSink(s3sink.NewUncachedSchemas, nil)
-	}
-	if err := r.CreateTopic(ctx, env.Primary, regTopic, 4); err != nil {
-		return err
-	}
-	sink, err := startSink(ctx, r, env.Primary, regTopic, regGroup, build)
+	pl, err := startPipeline(ctx, r, regTopic, 4, ourSink(sinkFor(r, s3sink.NewUncachedSchemas), nil))
 	if err != nil {
 		return err
 	}
-	defer sink.stop()
-	smp := r.Sample(ctx, r.StoreProbe(), sinkProbe(sink))
-	defer smp.Stop()
-	p, err := regionProducer(r, env.Primary)
-	if err != nil {
-		return err
-	}
-	defer p.close()
+	defer pl.close()
 	r.Logf("the %s sink consumes %q; the workload rolls out SchemaV2 at record %d, during the registry outage",
 		r.Variant, regTopic, regNewFrom)
 
-	const outage = "registry-outage"
-	down := func() bool { return faultPhase(r.History, outage, history.Start) }
-	up := func() bool { return faultPhase(r.History, outage, history.Heal) }
-	rejected := func() bool { return noted(r.History, "schema step 2 rejected") }
-	sched := r.Schedule(ctx, nemesis.Step{
-		Nemesis: nemesis.ServiceOutage{Service: nemesis.TargetRegistry},
-		Start: nemesis.When(func() bool {
-			return r.History.Count(history.SinkWrite, "") >= 4 && r.History.Count(history.Produce, history.Acked) >= regDownAt
-		}),
-		Heal: func(ctx context.Context) error {
-			if err := nemesis.When(rejected)(ctx); err != nil {
-				return err
-			}
-			return nemesis.After(regHoldHeal)(ctx) // how long the outage lasts after the failed rollout
-		},
-	})
-	gated := &gatedProducer{Producer: p, gates: map[uint64]func() bool{regNewFrom - 1: down}}
+	down := func() bool { return faultPhase(r.History, regOutage, history.Start) }
+	up := func() bool { return faultPhase(r.History, regOutage, history.Heal) }
+	sched := r.Schedule(ctx, registryOutage(r))
+	gated := &gatedProducer{Producer: pl.prod, gates: map[uint64]func() bool{regNewFrom - 1: down}}
 	_, perr := r.Produce(ctx, workload.Config{Topic: regTopic, Records: regRecords, Rate: regRate, Schemas: []workload.SchemaStep{
 		{From: 1, Schema: workload.SchemaV1},
 		{From: regNewFrom, Schema: workload.SchemaV2},
@@ -131,9 +99,37 @@ func runRegistryOutage(ctx context.Context, r *harness.Run) error {
 	if !down() || !up() {
 		return errors.New("the registry outage did not happen around the rollout: the run proves nothing")
 	}
-	checkProducer(r)
-	checkErr := drainAndCheck(ctx, r, sink, regTopic, 8*time.Second)
 
+	checkProducer(r)
+	checkErr := drainAndCheck(ctx, r, pl.sink, regTopic)
+	if err := checkNoDeadLetters(ctx, r); err != nil {
+		return err
+	}
+	return checkErr
+}
+
+// registryOutage is the schedule: the registry refuses connections once the
+// sink has written 4 objects and regDownAt records are acked, and comes
+// back regHoldHeal after the rollout's registration failed.
+func registryOutage(r *harness.Run) nemesis.Step {
+	rejected := func() bool { return noted(r.History, "schema step 2 rejected") }
+	return nemesis.Step{
+		Nemesis: nemesis.ServiceOutage{Service: nemesis.TargetRegistry},
+		Start: nemesis.When(func() bool {
+			return r.History.Count(history.SinkWrite, "") >= 4 && r.History.Count(history.Produce, history.Acked) >= regDownAt
+		}),
+		Heal: func(ctx context.Context) error {
+			if err := nemesis.When(rejected)(ctx); err != nil {
+				return err
+			}
+			return nemesis.After(regHoldHeal)(ctx) // how long the outage lasts after the failed rollout
+		},
+	}
+}
+
+// checkNoDeadLetters judges the sink side: a record whose schema the
+// registry holds must never go to a dead-letter object.
+func checkNoDeadLetters(ctx context.Context, r *harness.Run) error {
 	dead, err := deadLetters(ctx, r, "dlq/topics/"+regTopic+"/")
 	if err != nil {
 		return err
@@ -142,11 +138,11 @@ func runRegistryOutage(ctx context.Context, r *harness.Run) error {
 	r.Metric("registry_requests", float64(r.Env.Registry().Faults().Stats().Requests))
 	if dead.records > 0 {
 		r.Violation("%d records whose schema the registry holds went to %d dead-letter objects (first error: %s)",
-			dead.records, dead.objects, dead.reason)
+			dead.records, dead.objects, clip(dead.err, 140))
 	} else {
 		r.Logf("no dead letters: the sink never needed the registry during the outage")
 	}
-	return checkErr
+	return nil
 }
 
 // checkProducer judges the producer side from the history: records of the
@@ -216,50 +212,10 @@ func noted(h *history.History, text string) bool {
 	return false
 }
 
-type deadLetterCount struct {
-	objects, records int
-	reason           string // the first record's error
-}
-
-// deadLetters counts the dead-letter objects under prefix and their lines
-// (one per record).
-func deadLetters(ctx context.Context, r *harness.Run, prefix string) (deadLetterCount, error) {
-	var n deadLetterCount
-	cl, err := harness.StoreClient(r.Env.Store())
-	if err != nil {
-		return n, err
+// clip shortens s to n runes, marking the cut.
+func clip(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "…"
 	}
-	bucket := r.Env.Store().Bucket()
-	for o := range cl.ListObjectsIter(ctx, bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
-		if o.Err != nil {
-			return n, fmt.Errorf("list dead letters: %w", o.Err)
-		}
-		obj, err := cl.GetObject(ctx, bucket, o.Key, minio.GetObjectOptions{})
-		if err != nil {
-			return n, fmt.Errorf("read dead letters %s: %w", o.Key, err)
-		}
-		n.objects++
-		sc := bufio.NewScanner(obj)
-		sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
-		for sc.Scan() {
-			if n.records == 0 {
-				var dl struct {
-					Error string `json:"error"`
-				}
-				if json.Unmarshal(sc.Bytes(), &dl) == nil {
-					n.reason = dl.Error
-					if r := []rune(n.reason); len(r) > 140 {
-						n.reason = string(r[:140]) + "…"
-					}
-				}
-			}
-			n.records++
-		}
-		err = sc.Err()
-		obj.Close()
-		if err != nil {
-			return n, fmt.Errorf("read dead letters %s: %w", o.Key, err)
-		}
-	}
-	return n, nil
+	return s
 }

@@ -73,7 +73,6 @@ var _ = register(&harness.Scenario{
 
 const (
 	rerunTopic      = "payments"
-	rerunGroup      = "s3sink"
 	rerunRecords    = 4000
 	rerunRate       = 2500
 	rerunFaultAfter = 1000 // acked records before commits start failing
@@ -81,26 +80,12 @@ const (
 )
 
 func runRerunDuplicates(ctx context.Context, r *harness.Run) error {
-	build := ourSink(s3sink.New, nil)
-	if r.Variant == harness.Buggy {
-		build = ourSink(s3sink.NewTimestampNames, nil)
-	}
-	if err := r.CreateTopic(ctx, env.Primary, rerunTopic, 6); err != nil {
-		return err
-	}
-	sink, err := startSink(ctx, r, env.Primary, rerunTopic, rerunGroup, supervise(build))
+	pl, err := startPipeline(ctx, r, rerunTopic, 6, supervise(ourSink(sinkFor(r, s3sink.NewTimestampNames), nil)))
 	if err != nil {
 		return err
 	}
-	defer sink.stop()
-	sv := sink.Sink.(*supervised)
-	smp := r.Sample(ctx, r.StoreProbe(), sinkProbe(sink))
-	defer smp.Stop()
-	p, err := regionProducer(r, env.Primary)
-	if err != nil {
-		return err
-	}
-	defer p.close()
+	defer pl.close()
+	sv := pl.supervised()
 	r.Logf("the %s sink consumes %q (6 partitions) under a supervisor; a commit fault and a kill are scheduled", r.Variant, rerunTopic)
 
 	// OffsetCommit (key 8) rejected with UNKNOWN_SERVER_ERROR (-1), which no
@@ -116,14 +101,10 @@ func runRerunDuplicates(ctx context.Context, r *harness.Run) error {
 		Nemesis: kill,
 		Start:   nemesis.When(func() bool { return len(writesSince(r.History, "protocol-errors")) >= rerunKillAfter }),
 	})
-	_, perr := r.Produce(ctx, workload.Config{Topic: rerunTopic, Records: rerunRecords, Rate: rerunRate}, p)
-	// The kill may still be due when the workload ends: wait for it rather
-	// than stop the schedule under it (bounded by the drain below).
-	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	_ = kills.Wait(wctx)
-	cancel()
-	stopCtx := context.WithoutCancel(ctx)
-	if err := errors.Join(perr, kills.Stop(stopCtx), faults.Stop(stopCtx)); err != nil {
+	_, perr := r.Produce(ctx, workload.Config{Topic: rerunTopic, Records: rerunRecords, Rate: rerunRate}, pl.prod)
+	// The kill may still be due when the workload ends: let it happen
+	// rather than stop the schedule under it (bounded by the drain below).
+	if err := errors.Join(perr, letPlayOut(ctx, kills, 5*time.Second), faults.Stop(context.WithoutCancel(ctx))); err != nil {
 		return err
 	}
 	victims := kill.victims()
@@ -140,7 +121,7 @@ func runRerunDuplicates(ctx context.Context, r *harness.Run) error {
 	r.Metric("uncommitted_records_at_kill", float64(recs))
 	r.Metric("sink_instances", float64(sv.Instances()))
 	r.Metric("commit_retries", sv.total("pipechaos_s3sink_retries_total", "op", "commit"))
-	return drainAndCheck(ctx, r, sink, rerunTopic, 8*time.Second)
+	return drainAndCheck(ctx, r, pl.sink, rerunTopic)
 }
 
 // sinkKill kills the supervised sink's running instance, as kill -9 of a

@@ -39,7 +39,6 @@ package scenarios
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -51,7 +50,6 @@ import (
 
 	"github.com/pipechaos/pipechaos/connectors/s3sink"
 	"github.com/pipechaos/pipechaos/harness"
-	"github.com/pipechaos/pipechaos/harness/env"
 	"github.com/pipechaos/pipechaos/harness/history"
 	"github.com/pipechaos/pipechaos/harness/sampler"
 	"github.com/pipechaos/pipechaos/harness/workload"
@@ -90,46 +88,32 @@ var driftSchemas = []workload.SchemaStep{
 
 // driftSink is the sink of the variant: the fixed one resolves every
 // record's schema id, the buggy one caches the first writer schema.
-func driftSink(v harness.Variant, tune func(*s3sink.Config)) sinkBuilder {
-	if v == harness.Buggy {
-		return ourSink(s3sink.NewCachedWriterSchema, tune)
-	}
-	return ourSink(s3sink.New, tune)
+func driftSink(r *harness.Run) sinkBuilder {
+	return ourSink(sinkFor(r, s3sink.NewCachedWriterSchema), nil)
 }
 
 func runSchemaDrift(ctx context.Context, r *harness.Run) error {
-	if err := r.CreateTopic(ctx, env.Primary, driftTopic, 3); err != nil {
-		return err
-	}
-	sink, err := startSink(ctx, r, env.Primary, driftTopic, "s3sink", driftSink(r.Variant, nil))
+	pl, err := startPipeline(ctx, r, driftTopic, 3, driftSink(r), schemaProbe)
 	if err != nil {
 		return err
 	}
-	defer sink.stop()
-	smp := r.Sample(ctx, r.StoreProbe(), sinkProbe(sink), schemaProbe(sink))
-	defer smp.Stop()
-	p, err := regionProducer(r, env.Primary)
-	if err != nil {
-		return err
-	}
-	defer p.close()
-
+	defer pl.close()
 	r.Logf("the producer writes %d records: SchemaV1, SchemaV2 from record %d, SchemaV3Incompatible from record %d; "+
 		"the %s sink consumes them", driftRecords, driftV2From, driftV3From, r.Variant)
-	if _, err := r.Produce(ctx, workload.Config{Topic: driftTopic, Records: driftRecords, Rate: 3000, Schemas: driftSchemas}, p); err != nil {
+	if _, err := r.Produce(ctx, workload.Config{Topic: driftTopic, Records: driftRecords, Rate: 3000, Schemas: driftSchemas}, pl.prod); err != nil {
 		return err
 	}
-	if err := drainAndCheck(ctx, r, sink, driftTopic, 8*time.Second); err != nil {
+	if err := drainAndCheck(ctx, r, pl.sink, driftTopic); err != nil {
 		return err
 	}
-	smp.Stop()
+	pl.smp.Stop()
 	return checkDrift(ctx, r, driftTopic, driftV2From, driftV3From)
 }
 
 // schemaProbe samples what a schema change does in the sink: flushes by
 // reason, records it could not decode, dead letters.
-func schemaProbe(s *runningSink) sampler.Probe {
-	return sampler.Prometheus(s.metrics(), "pipechaos_s3sink_flushes_total",
+func schemaProbe(pl *pipeline) sampler.Probe {
+	return sampler.Prometheus(pl.sink.metrics(), "pipechaos_s3sink_flushes_total",
 		"pipechaos_s3sink_decode_errors_total", "pipechaos_s3sink_dead_letter_records_total")
 }
 
@@ -137,38 +121,15 @@ func schemaProbe(s *runningSink) sampler.Probe {
 // must leave behind, from the history and the bucket.
 func checkDrift(ctx context.Context, r *harness.Run, topic string, v2From, v3From uint64) error {
 	events := r.History.Events()
-
-	// v2 and v3 outcomes, from the producer's history.
-	var v2Acked, v3Attempted, v3Acked, v3Failed int
+	v2Acked := 0
 	for _, e := range events {
-		if e.Type != history.Produce {
-			continue
-		}
-		switch {
-		case v3From > 0 && e.RecordID >= v3From:
-			v3Attempted++
-			switch e.Outcome {
-			case history.Acked:
-				v3Acked++
-			case history.Failed:
-				v3Failed++
-			}
-		case e.RecordID >= v2From && e.Outcome == history.Acked:
+		if e.Type == history.Produce && e.RecordID >= v2From && (v3From == 0 || e.RecordID < v3From) && e.Outcome == history.Acked {
 			v2Acked++
 		}
 	}
 	if v3From > 0 {
-		if v3Attempted == 0 {
-			return fmt.Errorf("the producer never reached the v3 step (record %d): the run proves nothing about it", v3From)
-		}
-		r.Logf("v3 step: %d records attempted, %d reported failed to the producer, %d acked", v3Attempted, v3Failed, v3Acked)
-		r.Metric("v3_acked", float64(v3Acked))
-		if v3Acked > 0 {
-			r.Violation("%d records of the incompatible v3 schema were acked: the registry let it in", v3Acked)
-		}
-		if v3Failed < v3Attempted-v3Acked {
-			r.Violation("%d records of the v3 step ended neither acked nor failed: the rejection did not reach the producer",
-				v3Attempted-v3Acked-v3Failed)
+		if err := checkV3Rejected(r, events, v3From); err != nil {
+			return err
 		}
 	}
 
@@ -179,9 +140,44 @@ func checkDrift(ctx context.Context, r *harness.Run, topic string, v2From, v3Fro
 	if v2Acked > 0 && rot == 0 {
 		r.Violation("the sink never started a new object on the schema change (flushes_total{reason=\"schema\"} = 0)")
 	}
+	return checkBucketSchemas(ctx, r, topic, v2Acked)
+}
 
-	// The bucket: objects per writer schema, every record through the
-	// latest reader schema, dead letters.
+// checkV3Rejected judges the incompatible step from the producer's history:
+// the registry must have refused it, and every record of it must have been
+// reported failed.
+func checkV3Rejected(r *harness.Run, events []history.Event, v3From uint64) error {
+	var attempted, acked, failed int
+	for _, e := range events {
+		if e.Type != history.Produce || e.RecordID < v3From {
+			continue
+		}
+		attempted++
+		switch e.Outcome {
+		case history.Acked:
+			acked++
+		case history.Failed:
+			failed++
+		}
+	}
+	if attempted == 0 {
+		return fmt.Errorf("the producer never reached the v3 step (record %d): the run proves nothing about it", v3From)
+	}
+	r.Logf("v3 step: %d records attempted, %d reported failed to the producer, %d acked", attempted, failed, acked)
+	r.Metric("v3_acked", float64(acked))
+	if acked > 0 {
+		r.Violation("%d records of the incompatible v3 schema were acked: the registry let it in", acked)
+	}
+	if failed < attempted-acked {
+		r.Violation("%d records of the v3 step ended neither acked nor failed: the rejection did not reach the producer",
+			attempted-acked-failed)
+	}
+	return nil
+}
+
+// checkBucketSchemas reads the bucket: objects per writer schema, every
+// record through the latest reader schema, and dead letters.
+func checkBucketSchemas(ctx context.Context, r *harness.Run, topic string, v2Acked int) error {
 	cl, err := harness.StoreClient(r.Env.Store())
 	if err != nil {
 		return err
@@ -203,13 +199,13 @@ func checkDrift(ctx context.Context, r *harness.Run, topic string, v2From, v3Fro
 	if rd.other > 0 {
 		r.Violation("%d objects were written with a schema that is neither v1 nor v2", rd.other)
 	}
-	dl, err := countDeadLetters(ctx, cl, r.Env.Store().Bucket(), "dlq/topics/"+topic+"/")
+	dl, err := deadLetters(ctx, r, "dlq/topics/"+topic+"/")
 	if err != nil {
 		return err
 	}
 	r.Metric("dead_letters", float64(dl.records))
 	if dl.records > 0 {
-		r.Violation("%d valid records were sent to dead-letter objects as undecodable (%s)", dl.records, dl.why)
+		r.Violation("%d valid records were sent to dead-letter objects as undecodable (reason %s: %s)", dl.records, dl.reason, dl.err)
 	}
 	return nil
 }
@@ -300,42 +296,6 @@ func readAsLatest(ctx context.Context, cl *minio.Client, bucket, prefix, readerS
 			fail(1, "%s: %v", info.Key, err)
 		}
 		obj.Close()
-	}
-	return out, nil
-}
-
-// deadLetterLines is what the dead-letter objects under a prefix hold.
-type deadLetterLines struct {
-	records int
-	why     string // the first reason and error
-}
-
-func countDeadLetters(ctx context.Context, cl *minio.Client, bucket, prefix string) (deadLetterLines, error) {
-	var out deadLetterLines
-	for info := range cl.ListObjectsIter(ctx, bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
-		if info.Err != nil {
-			return out, fmt.Errorf("list s3://%s/%s: %w", bucket, prefix, info.Err)
-		}
-		obj, err := cl.GetObject(ctx, bucket, info.Key, minio.GetObjectOptions{})
-		if err != nil {
-			return out, fmt.Errorf("get %s: %w", info.Key, err)
-		}
-		sc := bufio.NewScanner(obj)
-		sc.Buffer(make([]byte, 64<<10), 16<<20)
-		for sc.Scan() {
-			out.records++
-			if out.why == "" {
-				var dl struct{ Reason, Error string }
-				if json.Unmarshal(sc.Bytes(), &dl) == nil {
-					out.why = "reason " + dl.Reason + ": " + dl.Error
-				}
-			}
-		}
-		err = sc.Err()
-		obj.Close()
-		if err != nil {
-			return out, fmt.Errorf("read %s: %w", info.Key, err)
-		}
 	}
 	return out, nil
 }

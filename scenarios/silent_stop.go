@@ -50,8 +50,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/minio/minio-go/v7"
-
 	"github.com/pipechaos/pipechaos/connectors/batchloader"
 	"github.com/pipechaos/pipechaos/harness"
 	"github.com/pipechaos/pipechaos/harness/checker"
@@ -117,14 +115,14 @@ func runSilentStop(ctx context.Context, r *harness.Run) error {
 		Heal:    nemesis.When(cut.done),
 	})
 
-	cl, err := r.Env.Region(env.Primary).Client()
+	p, err := regionProducer(r, env.Primary)
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
+	defer p.close()
 	_, perr := r.Produce(ctx, workload.Config{Topic: silentTopic, Records: silentRecords, Rate: silentRate,
 		Keys: workload.Uniform(64), Schemas: []workload.SchemaStep{{From: 1, Schema: workload.SchemaV1}},
-		MaxInFlight: 64, Process: "producer"}, workload.KafkaProducer(cl, env.Primary))
+		MaxInFlight: 64, Process: "producer"}, p)
 	runs.stop()
 	if err := errors.Join(perr, sched.Stop(context.WithoutCancel(ctx))); err != nil {
 		return err
@@ -306,26 +304,12 @@ func silentSorted(m map[int32]int64) []int32 {
 
 // silentFound reads every record ID the bucket holds under prefix.
 func silentFound(ctx context.Context, r *harness.Run, prefix string) (map[uint64]bool, error) {
-	cl, err := harness.StoreClient(r.Env.Store())
-	if err != nil {
-		return nil, err
-	}
+	ids, err := storedIDs(ctx, r, prefix)
 	found := map[uint64]bool{}
-	for info := range cl.ListObjectsIter(ctx, r.Env.Store().Bucket(), minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
-		if info.Err != nil {
-			return nil, fmt.Errorf("list %s: %w", prefix, info.Err)
-		}
-		obj, err := cl.GetObject(ctx, r.Env.Store().Bucket(), info.Key, minio.GetObjectOptions{})
-		if err != nil {
-			return nil, err
-		}
-		err = checker.DecodeObject(info.Key, obj, func(f checker.Found) { found[f.ID] = true })
-		obj.Close()
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", info.Key, err)
-		}
+	for _, id := range ids {
+		found[id] = true
 	}
-	return found, nil
+	return found, err
 }
 
 // silentPartition is what the history says about one partition.
@@ -402,10 +386,10 @@ func silentCheckFreshness(r *harness.Run, runs *silentRunner, cut int32, res che
 		r.Metric("detection_latency_seconds", latency.Seconds())
 		r.Metric("stale_partition", float64(p))
 		r.Logf("partition %d: pipeline_lag_seconds crossed %s at +%s, %s after it stopped being loaded (+%s); it peaked at %.2fs",
-			p, silentBound, silentSince(r, sp.breachAt), latency.Round(time.Millisecond), silentSince(r, stopped), sp.peak)
+			p, silentBound, since(r, sp.breachAt), latency.Round(time.Millisecond), since(r, stopped), sp.peak)
 		r.Violation("partition %d stale for %.1fs (pipeline_lag_seconds above %s from +%s, detected %.2fs after it stopped being loaded) "+
 			"while %d runs reported success; %d of its %d acked records never reached the bucket",
-			p, sp.peak, silentBound, silentSince(r, sp.breachAt), latency.Seconds(), runs.succeeded(stopped), sp.lost, sp.acked)
+			p, sp.peak, silentBound, since(r, sp.breachAt), latency.Seconds(), runs.succeeded(stopped), sp.lost, sp.acked)
 		if latency > silentDetectIn {
 			r.Violation("the freshness SLI flagged partition %d only %.2fs after it stopped being loaded, later than the %s it is allowed",
 				p, latency.Seconds(), silentDetectIn)
@@ -416,8 +400,4 @@ func silentCheckFreshness(r *harness.Run, runs *silentRunner, cut int32, res che
 		r.Logf("freshness held: every partition's pipeline_lag_seconds stayed within %s (peak %.2fs on partition %d; partition %d, left out of one run, peaked at %.2fs); the checker found %d of %d acked records",
 			silentBound, peak, peakP, cut, get(cut).peak, res.FoundRecords, res.Acked)
 	}
-}
-
-func silentSince(r *harness.Run, t time.Time) time.Duration {
-	return t.Sub(r.History.Start()).Round(10 * time.Millisecond)
 }

@@ -183,20 +183,17 @@ func (sv *supervised) Run(ctx context.Context) error {
 }
 
 // Close stops the running instance for good.
-func (sv *supervised) Close() {
-	sv.mu.Lock()
-	sv.closed = true
-	s := sv.all[len(sv.all)-1]
-	sv.mu.Unlock()
-	s.Close()
-}
+func (sv *supervised) Close() { sv.stopCurrent(&sv.closed) }
 
 // kill stops the running instance abruptly, without a last flush or
 // commit: what it wrote but had not committed stays so. The supervisor
 // starts the next instance.
-func (sv *supervised) kill() {
+func (sv *supervised) kill() { sv.stopCurrent(&sv.killed) }
+
+// stopCurrent sets why (closed or killed) and closes the running instance.
+func (sv *supervised) stopCurrent(why *bool) {
 	sv.mu.Lock()
-	sv.killed = true
+	*why = true
 	s := sv.all[len(sv.all)-1]
 	sv.mu.Unlock()
 	s.Close()
@@ -218,23 +215,8 @@ func (sv *supervised) total(name string, labels ...string) float64 {
 	sv.mu.Unlock()
 	var sum float64
 	for _, s := range all {
-		g, ok := s.(interface{ Metrics() *prometheus.Registry })
-		if !ok {
-			continue
-		}
-		mfs, err := g.Metrics().Gather()
-		if err != nil {
-			continue
-		}
-		for _, mf := range mfs {
-			if mf.GetName() != name {
-				continue
-			}
-			for _, m := range mf.GetMetric() {
-				if hasLabels(m, labels) {
-					sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
-				}
-			}
+		if g, ok := s.(interface{ Metrics() *prometheus.Registry }); ok {
+			sum += counterSum(g.Metrics(), name, labels...)
 		}
 	}
 	return sum

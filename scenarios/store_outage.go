@@ -68,7 +68,6 @@ var _ = register(&harness.Scenario{
 
 const (
 	storeTopic   = "invoices"
-	storeGroup   = "s3sink"
 	storeRecords = 3000
 	storeRate    = 1500
 )
@@ -83,57 +82,54 @@ func storeRetries(c *s3sink.Config) {
 }
 
 func runStoreOutage(ctx context.Context, r *harness.Run) error {
-	build := ourSink(s3sink.New, storeRetries)
-	if r.Variant == harness.Buggy {
-		build = ourSink(s3sink.NewCommitBeforeWrite, storeRetries)
-	}
-	if err := r.CreateTopic(ctx, env.Primary, storeTopic, 4); err != nil {
-		return err
-	}
-	sink, err := startSink(ctx, r, env.Primary, storeTopic, storeGroup, supervise(build))
+	pl, err := startPipeline(ctx, r, storeTopic, 4, supervise(ourSink(sinkFor(r, s3sink.NewCommitBeforeWrite), storeRetries)))
 	if err != nil {
 		return err
 	}
-	defer sink.stop()
-	sv := sink.Sink.(*supervised)
-	smp := r.Sample(ctx, r.StoreProbe(), sinkProbe(sink))
-	defer smp.Stop()
-	p, err := regionProducer(r, env.Primary)
-	if err != nil {
-		return err
-	}
-	defer p.close()
+	defer pl.close()
 	r.Logf("the %s sink consumes %q (4 partitions) under a supervisor; each write gives up after 4 retries "+
 		"(backoff 20ms doubling to 160ms), and a failed write fails the instance", r.Variant, storeTopic)
 
-	puts := []string{http.MethodPut}
-	sched := r.Schedule(ctx,
-		nemesis.Step{
-			Nemesis: &nemesis.HTTPFault{Service: nemesis.TargetStore, Fault: env.HTTPFault{Status: 503, Code: "SlowDown", Methods: puts}},
-			Start:   nemesis.AfterWrites(r.History, 4),
-			Heal:    nemesis.After(700 * time.Millisecond),
-		},
-		nemesis.Step{
-			Nemesis: &nemesis.HTTPFault{Service: nemesis.TargetStore, Fault: env.HTTPFault{Status: 500, Code: "InternalError", Methods: puts}},
-			Heal:    nemesis.After(500 * time.Millisecond),
-		},
-		nemesis.Step{
-			Nemesis: &nemesis.HTTPFault{Service: nemesis.TargetStore, Fault: env.HTTPFault{Hang: true, Methods: puts}},
-			Heal:    nemesis.After(300 * time.Millisecond),
-		},
-	)
-	_, perr := r.Produce(ctx, workload.Config{Topic: storeTopic, Records: storeRecords, Rate: storeRate}, p)
-	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	_ = sched.Wait(wctx) // the outage may outlast the workload: let it play out
-	cancel()
-	if err := errors.Join(perr, sched.Stop(context.WithoutCancel(ctx))); err != nil {
+	sched := r.Schedule(ctx, storeBrownOut(r)...)
+	_, perr := r.Produce(ctx, workload.Config{Topic: storeTopic, Records: storeRecords, Rate: storeRate}, pl.prod)
+	// The outage may outlast the workload: let it play out.
+	if err := errors.Join(perr, letPlayOut(ctx, sched, 5*time.Second)); err != nil {
 		return err
 	}
 
 	r.Logf("each restarted instance resumed from the group's committed offsets; the checker now reads the bucket: " +
 		"a record committed before its object was written is in no object, and no consumer of the group will read it again")
-	checkErr := drainAndCheck(ctx, r, sink, storeTopic, 8*time.Second)
+	checkErr := drainAndCheck(ctx, r, pl.sink, storeTopic)
+	reportStoreCost(r, pl.supervised())
+	return checkErr
+}
 
+// storeBrownOut is the schedule: once the sink has written 4 objects, every
+// PUT gets 503 SlowDown for 700ms, then 500 InternalError for 500ms, then
+// hangs for 300ms.
+func storeBrownOut(r *harness.Run) []nemesis.Step {
+	puts := []string{http.MethodPut}
+	return []nemesis.Step{
+		{
+			Nemesis: &nemesis.HTTPFault{Service: nemesis.TargetStore, Fault: env.HTTPFault{Status: 503, Code: "SlowDown", Methods: puts}},
+			Start:   nemesis.AfterWrites(r.History, 4),
+			Heal:    nemesis.After(700 * time.Millisecond),
+		},
+		{
+			Nemesis: &nemesis.HTTPFault{Service: nemesis.TargetStore, Fault: env.HTTPFault{Status: 500, Code: "InternalError", Methods: puts}},
+			Heal:    nemesis.After(500 * time.Millisecond),
+		},
+		{
+			Nemesis: &nemesis.HTTPFault{Service: nemesis.TargetStore, Fault: env.HTTPFault{Hang: true, Methods: puts}},
+			Heal:    nemesis.After(300 * time.Millisecond),
+		},
+	}
+}
+
+// reportStoreCost reports what the run cost (store requests, 5xx answers,
+// the sink's retries, the instances started) and checks the outage really
+// made a write give up.
+func reportStoreCost(r *harness.Run, sv *supervised) {
 	st := r.Env.Store().Faults().Stats()
 	retries := sv.total("pipechaos_s3sink_retries_total", "op", "put")
 	instances := sv.Instances()
@@ -149,5 +145,4 @@ func runStoreOutage(ctx context.Context, r *harness.Run) error {
 	if st.Errors5xx == 0 || instances < 2 {
 		r.Violation("the outage never made a write give up (%d 5xx answers, %d instances): the run proves nothing", st.Errors5xx, instances)
 	}
-	return checkErr
 }

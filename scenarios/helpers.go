@@ -1,0 +1,351 @@
+package scenarios
+
+// The steps and readings several scenarios share, each in one place: the
+// pipeline most of them start (topic, sink, sampler, producer), the Kafka
+// audit for producer duplicates, reading record IDs and dead letters back
+// from the bucket, and reading sampled metrics back from the history.
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/pipechaos/pipechaos/connectors/s3sink"
+	"github.com/pipechaos/pipechaos/harness"
+	"github.com/pipechaos/pipechaos/harness/checker"
+	"github.com/pipechaos/pipechaos/harness/env"
+	"github.com/pipechaos/pipechaos/harness/history"
+	"github.com/pipechaos/pipechaos/harness/nemesis"
+	"github.com/pipechaos/pipechaos/harness/sampler"
+)
+
+// drainTimeout is how long a sink may take, after the workload, to commit
+// every record before the scenario calls it stuck.
+const drainTimeout = 8 * time.Second
+
+// sinkGroup is the consumer group of a pipeline's sink.
+const sinkGroup = "s3sink"
+
+// sinkFor is the s3sink constructor of the run's variant: s3sink.New, or
+// buggy, the constructor that carries the incident's defect.
+func sinkFor(r *harness.Run, buggy func(s3sink.Config) (*s3sink.Sink, error)) func(s3sink.Config) (*s3sink.Sink, error) {
+	if r.Variant == harness.Buggy {
+		return buggy
+	}
+	return s3sink.New
+}
+
+// pipeline is the shape most scenarios share: a topic in the primary region,
+// the sink under test consuming it as group sinkGroup, the harness's own
+// Kafka client (for group probes), a sampler on the store's cost, the sink's
+// gauges and the scenario's own probes, and a producer.
+type pipeline struct {
+	topic string
+	sink  *runningSink
+	admin *kgo.Client
+	smp   *sampler.Sampler
+	prod  *plainProducer
+}
+
+// probeOf is a probe a scenario adds to its pipeline's sampler.
+type probeOf func(*pipeline) sampler.Probe
+
+// groupLagProbe samples the sink group's lag ("lag", "lag_total").
+func groupLagProbe(pl *pipeline) sampler.Probe {
+	return sampler.GroupLag(pl.admin, pl.sink.Group, pl.topic)
+}
+
+// startPipeline creates topic with partitions in the primary region and
+// starts the pipeline around the sink build makes; close undoes it.
+func startPipeline(ctx context.Context, r *harness.Run, topic string, partitions int32, build sinkBuilder, probes ...probeOf) (_ *pipeline, err error) {
+	if err := r.CreateTopic(ctx, env.Primary, topic, partitions); err != nil {
+		return nil, err
+	}
+	pl := &pipeline{topic: topic}
+	defer func() {
+		if err != nil {
+			pl.close()
+		}
+	}()
+	if pl.sink, err = startSink(ctx, r, env.Primary, topic, sinkGroup, build); err != nil {
+		return nil, err
+	}
+	if pl.admin, err = r.Env.Region(env.Primary).Client(); err != nil {
+		return nil, err
+	}
+	all := []sampler.Probe{r.StoreProbe(), sinkProbe(pl.sink)}
+	for _, p := range probes {
+		all = append(all, p(pl))
+	}
+	pl.smp = r.Sample(ctx, all...)
+	if pl.prod, err = regionProducer(r, env.Primary); err != nil {
+		return nil, err
+	}
+	return pl, nil
+}
+
+// close stops the producer, the sampler and the sink, in that order.
+func (pl *pipeline) close() {
+	if pl.prod != nil {
+		pl.prod.close()
+	}
+	if pl.smp != nil {
+		pl.smp.Stop()
+	}
+	if pl.admin != nil {
+		pl.admin.Close()
+	}
+	if pl.sink != nil {
+		_ = pl.sink.stop()
+	}
+}
+
+// supervised is the pipeline's sink under its restart policy (the pipeline
+// must have been started with supervise).
+func (pl *pipeline) supervised() *supervised { return pl.sink.Sink.(*supervised) }
+
+// drainAndCheck waits for the sink's group to commit everything, stops the
+// sink, and checks the bucket. A sink that never drains is a finding.
+func drainAndCheck(ctx context.Context, r *harness.Run, sink *runningSink, topic string) error {
+	start := time.Now()
+	ok, lag := r.Drained(ctx, sink.Region, sink.Group, topic, drainTimeout)
+	if !ok {
+		r.Violation("the sink never drained: %d records stayed uncommitted after %s", lag, drainTimeout)
+	} else {
+		r.Logf("group %s committed every record %s after the last produce", sink.Group, time.Since(start).Round(time.Millisecond))
+	}
+	if err := sink.stop(); err != nil && !errors.Is(err, context.Canceled) {
+		r.Logf("the sink stopped with: %v", err)
+	}
+	_, err := r.CheckStore(ctx, "topics/"+topic+"/")
+	return err
+}
+
+// letPlayOut waits, at most d, for a schedule that may outlast the
+// workload to run its course, then heals whatever is left.
+func letPlayOut(ctx context.Context, s *nemesis.Running, d time.Duration) error {
+	wctx, cancel := context.WithTimeout(ctx, d)
+	_ = s.Wait(wctx)
+	cancel()
+	return s.Stop(context.WithoutCancel(ctx))
+}
+
+// checkKafkaDuplicates audits what the primary region holds of topic: an
+// idempotent producer must not have written any record twice, whatever
+// retries the faults caused.
+func checkKafkaDuplicates(ctx context.Context, r *harness.Run, topic string) error {
+	audit, err := r.AuditTopic(ctx, env.Primary, topic)
+	if err != nil {
+		return err
+	}
+	r.Logf("Kafka holds %d records of %q (%d distinct IDs, %d duplicates)", audit.Records, topic, audit.Unique, audit.Duplicates)
+	r.Metric("kafka_duplicates", float64(audit.Duplicates))
+	if audit.Duplicates > 0 {
+		r.Violation("the idempotent producer wrote %d records twice into Kafka", audit.Duplicates)
+	}
+	return nil
+}
+
+// storedIDs decodes every object under prefix in the run's bucket and
+// returns the record IDs it holds, one per copy.
+func storedIDs(ctx context.Context, r *harness.Run, prefix string) ([]uint64, error) {
+	cl, err := harness.StoreClient(r.Env.Store())
+	if err != nil {
+		return nil, err
+	}
+	bucket := r.Env.Store().Bucket()
+	var ids []uint64
+	for info := range cl.ListObjectsIter(ctx, bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if info.Err != nil {
+			return nil, fmt.Errorf("list %s: %w", prefix, info.Err)
+		}
+		obj, err := cl.GetObject(ctx, bucket, info.Key, minio.GetObjectOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("get %s: %w", info.Key, err)
+		}
+		err = checker.DecodeObject(info.Key, obj, func(f checker.Found) { ids = append(ids, f.ID) })
+		obj.Close()
+		if err != nil {
+			return nil, fmt.Errorf("decode %s: %w", info.Key, err)
+		}
+	}
+	return ids, nil
+}
+
+// deadLetterCount is what the dead-letter objects under a prefix hold: one
+// JSON line per record, and the first record's reason and error.
+type deadLetterCount struct {
+	objects, records int
+	reason, err      string
+}
+
+// deadLetters counts the dead-letter objects under prefix and their records.
+func deadLetters(ctx context.Context, r *harness.Run, prefix string) (deadLetterCount, error) {
+	var n deadLetterCount
+	cl, err := harness.StoreClient(r.Env.Store())
+	if err != nil {
+		return n, err
+	}
+	bucket := r.Env.Store().Bucket()
+	for o := range cl.ListObjectsIter(ctx, bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if o.Err != nil {
+			return n, fmt.Errorf("list dead letters: %w", o.Err)
+		}
+		obj, err := cl.GetObject(ctx, bucket, o.Key, minio.GetObjectOptions{})
+		if err != nil {
+			return n, fmt.Errorf("read dead letters %s: %w", o.Key, err)
+		}
+		n.objects++
+		sc := bufio.NewScanner(obj)
+		sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
+		for sc.Scan() {
+			if n.records == 0 {
+				var dl struct{ Reason, Error string }
+				if json.Unmarshal(sc.Bytes(), &dl) == nil {
+					n.reason, n.err = dl.Reason, dl.Error
+				}
+			}
+			n.records++
+		}
+		err = sc.Err()
+		obj.Close()
+		if err != nil {
+			return n, fmt.Errorf("read dead letters %s: %w", o.Key, err)
+		}
+	}
+	return n, nil
+}
+
+// counterSum sums a counter (or gauge) of a registry over its series whose
+// labels include the given label=value pairs (none: all series).
+func counterSum(g prometheus.Gatherer, name string, labels ...string) float64 {
+	mfs, err := g.Gather()
+	if err != nil {
+		return 0
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if hasLabels(m, labels) {
+				sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			}
+		}
+	}
+	return sum
+}
+
+// timeline is one metric's samples from the history, in time order.
+type timeline []history.Event
+
+// series picks the samples of metric whose labels include want.
+func series(ev []history.Event, metric string, want map[string]string) timeline {
+	var out timeline
+	for _, e := range ev {
+		if e.Type != history.Metric || e.Metric != metric {
+			continue
+		}
+		ok := true
+		for k, v := range want {
+			ok = ok && e.Labels[k] == v
+		}
+		if ok {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// at is the last value sampled at or before t (the first one if none).
+func (tl timeline) at(t time.Time) float64 {
+	if len(tl) == 0 {
+		return 0
+	}
+	v := tl[0].Value
+	for _, e := range tl {
+		if e.At.After(t) {
+			break
+		}
+		v = e.Value
+	}
+	return v
+}
+
+func (tl timeline) last() float64 {
+	if len(tl) == 0 {
+		return 0
+	}
+	return tl[len(tl)-1].Value
+}
+
+// max is the largest value sampled in [from, to] (to zero: to the end),
+// and 0 if there is none.
+func (tl timeline) max(from, to time.Time) float64 {
+	m := 0.0
+	for _, e := range tl {
+		if !e.At.Before(from) && (to.IsZero() || !e.At.After(to)) {
+			m = max(m, e.Value)
+		}
+	}
+	return m
+}
+
+// peak is the first sample above every earlier one, starting from 0; the
+// zero event if no sample was ever above 0.
+func (tl timeline) peak() history.Event {
+	var p history.Event
+	for _, e := range tl {
+		if e.Value > p.Value {
+			p = e
+		}
+	}
+	return p
+}
+
+// firstAtMost is the time of the first sample at or after from whose value
+// is at most v.
+func (tl timeline) firstAtMost(from time.Time, v float64) (time.Time, bool) {
+	for _, e := range tl {
+		if !e.At.Before(from) && e.Value <= v {
+			return e.At, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// counterTotal reads a sampled counter's final value, summed over its
+// series (label sets): each series counts with the largest value sampled (a
+// counter only grows). ok is false if no series was ever sampled.
+func (tl timeline) counterTotal() (total float64, ok bool) {
+	last := map[string]float64{}
+	for _, e := range tl {
+		id := fmt.Sprint(e.Labels)
+		if v, seen := last[id]; !seen || e.Value > v {
+			last[id] = e.Value
+		}
+	}
+	for _, v := range last {
+		total += v
+	}
+	return total, len(last) > 0
+}
+
+// sampledCounter is a counter's final value summed over every series whose
+// labels include match, read from the samples in events.
+func sampledCounter(events []history.Event, metric string, match map[string]string) (float64, bool) {
+	return series(events, metric, match).counterTotal()
+}
+
+// mib formats a byte count in MiB.
+func mib[N int | int64 | float64](n N) string {
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+}
