@@ -42,6 +42,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -100,28 +101,11 @@ func runHotKeySkew(ctx context.Context, r *harness.Run) error {
 		return err
 	}
 
-	// The job's tasks: the sink, one writer per partition of the work topic,
-	// under a byte budget; its lag per partition and its buffered bytes are
-	// sampled.
-	sink, err := startSink(ctx, r, env.Primary, skewWork, skewGroup, ourSink(s3sink.New, func(c *s3sink.Config) {
-		c.FlushSize, c.FlushBytes, c.RotateInterval = skewFlush, skewBudget, 100*time.Millisecond
-	}))
+	tasks, err := startSkewTasks(ctx, r)
 	if err != nil {
 		return err
 	}
-	defer sink.stop()
-	admin, err := r.Env.Region(env.Primary).Client()
-	if err != nil {
-		return err
-	}
-	defer admin.Close()
-	smp := r.Sample(ctx, sampler.GroupLag(admin, skewGroup, skewWork), sampler.Prometheus(sink.metrics(), "pipechaos_s3sink_buffered_bytes"))
-	defer smp.Stop()
-	// Each store request costs 10ms, as each task has a cost per batch: it
-	// is what makes a bigger partition's backlog take longer to clear.
-	cost := r.Schedule(ctx, nemesis.Step{Nemesis: &nemesis.HTTPFault{Service: nemesis.TargetStore,
-		Fault: env.HTTPFault{Latency: 10 * time.Millisecond}}})
-	defer func() { _ = cost.Stop(context.WithoutCancel(ctx)) }()
+	defer tasks.close(ctx)
 
 	// The shuffle: re-key the input into the work topic by the plan.
 	rekey := skew.Rekey
@@ -137,17 +121,69 @@ func runHotKeySkew(ctx context.Context, r *harness.Run) error {
 
 	drained, lag := r.Drained(ctx, env.Primary, skewGroup, skewWork, drainTimeout)
 	r.Logf("drain of %q: done=%v, lag left %d", skewWork, drained, lag)
-	smp.Stop()
-	if err := cost.Stop(ctx); err != nil {
-		r.Logf("healing the store latency: %v", err)
-	}
-	if err := sink.stop(); err != nil && !errors.Is(err, context.Canceled) {
-		r.Logf("sink: %v", err)
-	}
+	tasks.close(ctx)
 	if _, err := r.CheckStore(ctx, ""); err != nil {
 		return err
 	}
 	return checkSpread(ctx, r, job, th, shuffled)
+}
+
+// skewTasks are the job's tasks: the sink, one writer per partition of the
+// work topic, under a byte budget, each store request costing 10ms; their
+// lag per partition and buffered bytes are sampled.
+type skewTasks struct {
+	r     *harness.Run
+	sink  *runningSink
+	admin *kgo.Client
+	smp   *sampler.Sampler
+	cost  *nemesis.Running
+	once  sync.Once
+}
+
+func startSkewTasks(ctx context.Context, r *harness.Run) (_ *skewTasks, err error) {
+	t := &skewTasks{r: r}
+	defer func() {
+		if err != nil {
+			t.close(ctx)
+		}
+	}()
+	t.sink, err = startSink(ctx, r, env.Primary, skewWork, skewGroup, ourSink(s3sink.New, func(c *s3sink.Config) {
+		c.FlushSize, c.FlushBytes, c.RotateInterval = skewFlush, skewBudget, 100*time.Millisecond
+	}))
+	if err != nil {
+		return nil, err
+	}
+	if t.admin, err = r.Env.Region(env.Primary).Client(); err != nil {
+		return nil, err
+	}
+	t.smp = r.Sample(ctx, sampler.GroupLag(t.admin, skewGroup, skewWork), sampler.Prometheus(t.sink.metrics(), "pipechaos_s3sink_buffered_bytes"))
+	// Each store request costs 10ms, as each task has a cost per batch: it
+	// is what makes a bigger partition's backlog take longer to clear.
+	t.cost = r.Schedule(ctx, nemesis.Step{Nemesis: &nemesis.HTTPFault{Service: nemesis.TargetStore,
+		Fault: env.HTTPFault{Latency: 10 * time.Millisecond}}})
+	return t, nil
+}
+
+// close stops the sampling, heals the store's latency and stops the sink.
+func (t *skewTasks) close(ctx context.Context) {
+	t.once.Do(func() {
+		if t.smp != nil {
+			t.smp.Stop()
+		}
+		if t.cost != nil {
+			if err := t.cost.Stop(context.WithoutCancel(ctx)); err != nil {
+				t.r.Logf("healing the store latency: %v", err)
+			}
+		}
+		if t.admin != nil {
+			t.admin.Close()
+		}
+		if t.sink != nil {
+			if err := t.sink.stop(); err != nil && !errors.Is(err, context.Canceled) {
+				t.r.Logf("sink: %v", err)
+			}
+		}
+	})
 }
 
 // produceSkewedInput writes the job's input: one tenant holds about 60% of

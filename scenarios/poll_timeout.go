@@ -62,7 +62,6 @@ import (
 
 const (
 	pollTopic     = "payments"
-	pollGroup     = "s3sink"
 	pollRecords   = 3000
 	pollRate      = 1000
 	pollSlowAfter = 300
@@ -88,13 +87,7 @@ var _ = register(&harness.Scenario{
 })
 
 func runPollTimeout(ctx context.Context, r *harness.Run) error {
-	if err := r.CreateTopic(ctx, env.Primary, pollTopic, 6); err != nil {
-		return err
-	}
-	build := s3sink.New
-	if r.Variant == harness.Buggy {
-		build = s3sink.NewBlockingPoll
-	}
+	build := sinkFor(r, s3sink.NewBlockingPoll)
 	member := func(name string) sinkBuilder {
 		return ourSink(build, func(c *s3sink.Config) {
 			c.Process = name
@@ -102,25 +95,13 @@ func runPollTimeout(ctx context.Context, r *harness.Run) error {
 			c.FlushSize = 200
 		})
 	}
-	a, err := startSink(ctx, r, env.Primary, pollTopic, pollGroup, member("s3sink-a"))
+	pl, err := startPipeline(ctx, r, pollTopic, 6, member("s3sink-a"), groupLagProbe, groupMembersProbe)
 	if err != nil {
 		return err
 	}
-	defer a.stop()
-	lagCl, err := r.Env.Region(env.Primary).Client()
-	if err != nil {
-		return err
-	}
-	defer lagCl.Close()
-	smp := r.Sample(ctx, r.StoreProbe(), sinkProbe(a), sampler.GroupLag(lagCl, pollGroup, pollTopic), groupMembers(lagCl, pollGroup))
-	defer smp.Stop()
-	p, err := regionProducer(r, env.Primary)
-	if err != nil {
-		return err
-	}
-	defer p.close()
-
+	defer pl.close()
 	r.Logf("%s sink member s3sink-a consumes %q alone; session and rebalance timeouts %s", r.Variant, pollTopic, pollTimeout)
+
 	sched := r.Schedule(ctx, nemesis.Step{
 		Nemesis: nemesis.HTTPFault{Service: nemesis.TargetStore, Fault: env.HTTPFault{Latency: pollLatency, Methods: []string{"PUT"}}},
 		Start:   nemesis.AfterAcked(r.History, pollSlowAfter),
@@ -128,46 +109,72 @@ func runPollTimeout(ctx context.Context, r *harness.Run) error {
 	})
 	produced := make(chan error, 1)
 	go func() {
-		_, err := r.Produce(ctx, workload.Config{Topic: pollTopic, Records: pollRecords, Rate: pollRate}, p)
+		_, err := r.Produce(ctx, workload.Config{Topic: pollTopic, Records: pollRecords, Rate: pollRate}, pl.prod)
 		produced <- err
 	}()
-
-	// The second member joins once the store holds a PUT: the group must
-	// rebalance while member A is writing.
-	var (
-		b    *runningSink
-		bsmp *sampler.Sampler
-	)
-	held := func() bool { return r.Env.Store().Faults().Stats().Faulted > 0 }
-	if err := nemesis.When(held)(ctx); err == nil {
-		r.Logf("member s3sink-b joins the group while a PUT is held (every PUT takes %s)", pollLatency)
-		if b, err = startSink(ctx, r, env.Primary, pollTopic, pollGroup, member("s3sink-b")); err != nil {
-			return errors.Join(err, <-produced)
-		}
-		defer b.stop()
-		bsmp = r.Sample(ctx, sinkProbe(b))
-		defer bsmp.Stop()
+	b, err := joinWhileHeld(ctx, r, member("s3sink-b"))
+	if err != nil {
+		return errors.Join(err, <-produced)
 	}
-	perr := <-produced
-	if err := errors.Join(perr, sched.Stop(context.WithoutCancel(ctx))); err != nil {
+	defer b.close()
+	if err := errors.Join(<-produced, sched.Stop(context.WithoutCancel(ctx))); err != nil {
 		return err
 	}
-	if b == nil {
+	if b.sink == nil {
 		return errors.New("the store never became slow (the workload ended first): the run proves nothing")
 	}
 
-	ok, lag := r.Drained(ctx, env.Primary, pollGroup, pollTopic, 8*time.Second)
+	ok, lag := r.Drained(ctx, env.Primary, sinkGroup, pollTopic, drainTimeout)
 	if !ok {
-		r.Violation("the group never drained: %d records stayed uncommitted 8s after the workload", lag)
+		r.Violation("the group never drained: %d records stayed uncommitted %s after the workload", lag, drainTimeout)
 	}
-	for _, s := range []*runningSink{a, b} {
+	for _, s := range []*runningSink{pl.sink, b.sink} {
 		if err := s.stop(); err != nil && !errors.Is(err, context.Canceled) {
 			r.Logf("sink %s stopped with: %v", s.Group, err)
 		}
 	}
-	smp.Stop()
-	bsmp.Stop()
+	pl.smp.Stop()
+	b.close()
+	return judgeGroup(ctx, r)
+}
 
+// secondMember is member s3sink-b and its sampler.
+type secondMember struct {
+	sink *runningSink
+	smp  *sampler.Sampler
+}
+
+func (m *secondMember) close() {
+	if m.smp != nil {
+		m.smp.Stop()
+	}
+	if m.sink != nil {
+		_ = m.sink.stop()
+	}
+}
+
+// joinWhileHeld starts the second member once the store holds a PUT: the
+// group must rebalance while member A is writing. Its sink is nil if the
+// store never held one before ctx ended.
+func joinWhileHeld(ctx context.Context, r *harness.Run, build sinkBuilder) (*secondMember, error) {
+	m := &secondMember{}
+	held := func() bool { return r.Env.Store().Faults().Stats().Faulted > 0 }
+	if err := nemesis.When(held)(ctx); err != nil {
+		return m, nil
+	}
+	r.Logf("member s3sink-b joins the group while a PUT is held (every PUT takes %s)", pollLatency)
+	var err error
+	if m.sink, err = startSink(ctx, r, env.Primary, pollTopic, sinkGroup, build); err != nil {
+		return m, err
+	}
+	m.smp = r.Sample(ctx, sinkProbe(m.sink))
+	return m, nil
+}
+
+// judgeGroup reads, from the history, what the group went through — the
+// member IDs the coordinator saw, both sinks' rebalances, the peak lag —
+// and checks the bucket within the at-least-once bound they allow.
+func judgeGroup(ctx context.Context, r *harness.Run) error {
 	events := r.History.Events()
 	lost, _ := sampledCounter(events, rebalances, map[string]string{"kind": "lost"})
 	revoked, _ := sampledCounter(events, rebalances, map[string]string{"kind": "revoked"})
@@ -184,10 +191,8 @@ func runPollTimeout(ctx context.Context, r *harness.Run) error {
 	}
 	bound := int(revoked+lost) * largest
 	members := map[string]bool{}
-	for _, e := range events {
-		if e.Type == history.Metric && e.Metric == groupMember {
-			members[e.Labels["member"]] = true
-		}
+	for _, e := range series(events, groupMember, nil) {
+		members[e.Labels["member"]] = true
 	}
 	r.Metric("group_member_ids", float64(len(members)))
 	r.Logf("the group's coordinator saw %d member IDs for the 2 sink processes", len(members))
@@ -217,6 +222,9 @@ func runPollTimeout(ctx context.Context, r *harness.Run) error {
 	}
 	return nil
 }
+
+// groupMembersProbe samples the member IDs of the pipeline's group.
+func groupMembersProbe(pl *pipeline) sampler.Probe { return groupMembers(pl.admin, pl.sink.Group) }
 
 const groupMember = "group_member"
 

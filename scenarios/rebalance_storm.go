@@ -41,12 +41,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/pipechaos/pipechaos/connectors/autoscaler"
-	"github.com/pipechaos/pipechaos/connectors/s3sink"
 	"github.com/pipechaos/pipechaos/harness"
 	"github.com/pipechaos/pipechaos/harness/env"
 	"github.com/pipechaos/pipechaos/harness/history"
@@ -99,46 +99,13 @@ func rebalanceStorm(ctx context.Context, r *harness.Run) error {
 	if err := r.CreateTopic(ctx, env.Primary, topic, 10); err != nil {
 		return err
 	}
-	region := r.Env.Region(env.Primary)
-	st := r.Env.Store()
-	policy, protocol := stormPolicy(r.Variant)
-	pool, err := autoscaler.New(autoscaler.Config{
-		Sink: s3sink.Config{
-			Brokers: region.Bootstrap(), Topic: topic, Group: group, RegistryURL: r.Env.Registry().URL(),
-			S3Endpoint: st.Endpoint(), S3AccessKey: st.AccessKey(), S3SecretKey: st.SecretKey(), Bucket: st.Bucket(),
-			FlushSize: 500, RotateInterval: 100 * time.Millisecond,
-			SessionTimeout: stormSession, RebalanceTimeout: stormSession,
-			Seed: uint64(r.Seed), History: r.History, Process: "worker",
-			KgoOpts: env.ClientOpts(region.Bootstrap()),
-		},
-		Policy: policy, Rebalancing: protocol, MinWorkers: 1, MaxWorkers: 5,
-		Interval: stormInterval, ThroughputWindow: time.Second,
-		Logf: r.Logf,
-	})
+	pool, err := startPool(ctx, r, topic, group)
 	if err != nil {
 		return err
 	}
-	r.Logf("a pool of s3sink workers consumes %q (10 partitions) as group %q: policy %T, %s rebalancing, 1 to 5 workers, evaluated every %s",
-		topic, group, policy, protocol, stormInterval)
-	runCtx, stopPool := context.WithCancel(ctx)
-	poolDone := make(chan error, 1)
-	go func() { poolDone <- pool.Run(runCtx) }()
-	stop := func() error {
-		stopPool()
-		err := <-poolDone
-		pool.Close()
-		return err
-	}
-	rctx, cancel := context.WithTimeout(ctx, stormReadyTimeout)
-	err = pool.Ready(rctx)
-	cancel()
+	lagCl, err := r.Env.Region(env.Primary).Client()
 	if err != nil {
-		return errors.Join(err, stop())
-	}
-
-	lagCl, err := region.Client()
-	if err != nil {
-		return errors.Join(err, stop())
+		return errors.Join(err, pool.stop())
 	}
 	defer lagCl.Close()
 	smp := r.Sample(ctx, sampler.GroupLag(lagCl, group, topic), sampler.Prometheus(pool.Metrics(),
@@ -147,7 +114,7 @@ func rebalanceStorm(ctx context.Context, r *harness.Run) error {
 	p, err := regionProducer(r, env.Primary)
 	if err != nil {
 		smp.Stop()
-		return errors.Join(err, stop())
+		return errors.Join(err, pool.stop())
 	}
 	defer p.close()
 	shape := &shapedProducer{Producer: p, phases: stormTraffic, logf: r.Logf}
@@ -156,7 +123,7 @@ func rebalanceStorm(ctx context.Context, r *harness.Run) error {
 
 	drained, lag := r.Drained(ctx, env.Primary, group, topic, stormDrainTimeout)
 	smp.Stop()
-	if err := errors.Join(perr, stop()); err != nil {
+	if err := errors.Join(perr, pool.stop()); err != nil {
 		return err
 	}
 	if !drained {
@@ -167,6 +134,49 @@ func rebalanceStorm(ctx context.Context, r *harness.Run) error {
 	}
 	judgeStorm(r, shape, topic)
 	return nil
+}
+
+// runningPool is the worker pool under test, running until stop.
+type runningPool struct {
+	*autoscaler.Pool
+	stop func() error
+}
+
+// startPool starts the variant's pool of s3sink workers on topic as group
+// and waits for its first worker's assignment.
+func startPool(ctx context.Context, r *harness.Run, topic, group string) (*runningPool, error) {
+	policy, protocol := stormPolicy(r.Variant)
+	sink := sinkConfig(r, env.Primary, topic, group)
+	sink.RotateInterval = 100 * time.Millisecond
+	sink.SessionTimeout, sink.RebalanceTimeout = stormSession, stormSession
+	sink.Process = "worker"
+	pool, err := autoscaler.New(autoscaler.Config{
+		Sink:   sink,
+		Policy: policy, Rebalancing: protocol, MinWorkers: 1, MaxWorkers: 5,
+		Interval: stormInterval, ThroughputWindow: time.Second,
+		Logf: r.Logf,
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.Logf("a pool of s3sink workers consumes %q (10 partitions) as group %q: policy %T, %s rebalancing, 1 to 5 workers, evaluated every %s",
+		topic, group, policy, protocol, stormInterval)
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- pool.Run(runCtx) }()
+	rp := &runningPool{Pool: pool, stop: sync.OnceValue(func() error {
+		cancel()
+		err := <-done
+		pool.Close()
+		return err
+	})}
+	rctx, rcancel := context.WithTimeout(ctx, stormReadyTimeout)
+	err = pool.Ready(rctx)
+	rcancel()
+	if err != nil {
+		return nil, errors.Join(err, rp.stop())
+	}
+	return rp, nil
 }
 
 // judgeStorm reads the sampled lag, the pool's rebalance counts and the
