@@ -53,6 +53,10 @@ type Sink struct {
 	stopped      bool
 	err          error // the first fatal error
 	runCancel    context.CancelFunc
+	// progress is closed, and replaced, whenever a flight ends, a partition
+	// is released or the sink fails: Flush and Drain look again at once
+	// instead of at their next tick.
+	progress chan struct{}
 }
 
 // hooks are the seams where behaviour could differ from the correct sink;
@@ -79,7 +83,7 @@ func New(cfg Config) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("s3sink: %w", err)
 	}
-	s := &Sink{cfg: cfg, m: m, retry: newRetrier(cfg), wake: make(chan struct{}, 1), parts: map[int32]*partition{}}
+	s := &Sink{cfg: cfg, m: m, retry: newRetrier(cfg), wake: make(chan struct{}, 1), parts: map[int32]*partition{}, progress: make(chan struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.hooks = hooks{
 		objectKey:  objectKey,
@@ -274,6 +278,12 @@ func (s *Sink) setLagLocked(ps *partition) {
 	s.m.lag.WithLabelValues(strconv.Itoa(int(ps.p))).Set(float64(ps.lag()))
 }
 
+// progressedLocked wakes Flush and Drain.
+func (s *Sink) progressedLocked() {
+	close(s.progress)
+	s.progress = make(chan struct{})
+}
+
 // notify wakes a poll loop waiting for writes.
 func (s *Sink) notify() {
 	select {
@@ -290,6 +300,7 @@ func (s *Sink) failLocked(err error) {
 		return
 	}
 	s.err = fmt.Errorf("s3sink %s: %w", s.cfg.Process, err)
+	s.progressedLocked()
 	s.cfg.Logf("%v", s.err)
 	if s.cfg.History != nil {
 		s.cfg.History.Note(s.cfg.Process, "sink failed: "+err.Error())
@@ -411,6 +422,7 @@ func (s *Sink) release(ps []int32, flush bool) {
 				s.m.lag.DeleteLabelValues(strconv.Itoa(int(st.p)))
 				s.m.bufferedBytes.Set(float64(s.buffered))
 				s.m.bufferedRecs.Set(float64(s.bufferedRecs))
+				s.progressedLocked()
 				s.mu.Unlock()
 				break
 			}
@@ -459,7 +471,7 @@ func (s *Sink) Flush(ctx context.Context) error {
 		}
 	}
 	s.mu.Unlock()
-	return s.waitFor(ctx, func() (bool, error) {
+	return s.waitFor(ctx, func(bool) (bool, error) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		for ps, next := range want {
@@ -479,8 +491,14 @@ func (s *Sink) Flush(ctx context.Context) error {
 func (s *Sink) Drain(ctx context.Context) error {
 	s.draining.Add(1)
 	defer s.draining.Add(-1)
-	return s.waitFor(ctx, func() (bool, error) {
+	return s.waitFor(ctx, func(tick bool) (bool, error) {
 		if b, _ := s.Buffered(); b > 0 {
+			return false, nil
+		}
+		if !tick && s.Lag() > 0 {
+			// Woken by a write: records this member fetched are not
+			// committed yet, so the brokers would say no. The ticks
+			// still ask them whatever this member thinks.
 			return false, nil
 		}
 		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -513,15 +531,20 @@ func (s *Sink) Drain(ctx context.Context) error {
 	})
 }
 
-// waitFor polls cond until it holds, the sink fails, or ctx is done.
-func (s *Sink) waitFor(ctx context.Context, cond func() (bool, error)) error {
+// waitFor polls cond until it holds, the sink fails, or ctx is done: at
+// every tick (tick true) and whenever the sink progressed (tick false).
+func (s *Sink) waitFor(ctx context.Context, cond func(tick bool) (bool, error)) error {
 	t := time.NewTicker(s.tick())
 	defer t.Stop()
+	tick := true
 	for {
+		s.mu.Lock()
+		progress := s.progress
+		s.mu.Unlock()
 		if err := s.Err(); err != nil {
 			return err
 		}
-		ok, err := cond()
+		ok, err := cond(tick)
 		if err != nil {
 			return err
 		}
@@ -532,6 +555,9 @@ func (s *Sink) waitFor(ctx context.Context, cond func() (bool, error)) error {
 		case <-ctx.Done():
 			return fmt.Errorf("s3sink %s: wait for the output: %w", s.cfg.Process, ctx.Err())
 		case <-t.C:
+			tick = true
+		case <-progress:
+			tick = false
 		}
 	}
 }

@@ -58,6 +58,7 @@ func (s *Sink) write(ps *partition, fl *flight) {
 	s.bufferedRecs -= fl.recs
 	s.m.bufferedBytes.Set(float64(s.buffered))
 	s.m.bufferedRecs.Set(float64(s.bufferedRecs))
+	s.progressedLocked()
 	switch {
 	case err == nil:
 	case ps.ctx.Err() != nil:
