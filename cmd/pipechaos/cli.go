@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -27,6 +28,18 @@ type command struct {
 	long  string // help text after the synopsis
 	flags func(fs *flag.FlagSet) any
 	run   func(ctx context.Context, c *cli, cmd *command, opts any, args []string) int
+}
+
+// lockedWriter serialises writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // cli carries the streams a command writes to.
@@ -50,7 +63,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	c := &cli{stdout: stdout, stderr: stderr}
+	// Backends log from several goroutines (the containers backend starts
+	// its containers in parallel): every write goes through a lock.
+	c := &cli{stdout: &lockedWriter{w: stdout}, stderr: &lockedWriter{w: stderr}}
 	if len(args) == 0 {
 		c.usage(stderr)
 		return exitUsage

@@ -1,18 +1,13 @@
 package main
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"os"
 
 	"github.com/pipechaos/pipechaos/harness/env"
 	"github.com/pipechaos/pipechaos/harness/env/embedded"
 )
-
-// errContainersCLI: harness/env/backends only opens a containers
-// environment for a test (backends.New(tb)); there is no Open(cfg) for a
-// program yet.
-var errContainersCLI = errors.New("containers backend: not available from the CLI yet: use --backend embedded, or run the scenarios with `PIPECHAOS_BACKEND=containers go test ./scenarios/...`")
 
 // resolveBackend applies the default ($PIPECHAOS_BACKEND, else embedded)
 // and checks the name.
@@ -35,7 +30,7 @@ func resolveBackend(flagValue string) (string, error) {
 
 // openEnv starts an environment outside a test. The caller calls the
 // returned close function.
-func openEnv(backend string, brokers int, logf func(string, ...any)) (env.Environment, func() error, error) {
+func openEnv(ctx context.Context, backend string, brokers int, logf func(string, ...any)) (env.Environment, func() error, error) {
 	opts := []env.Opt{env.Logf(logf)}
 	if backend != "" {
 		opts = append(opts, env.Backend(backend))
@@ -49,7 +44,7 @@ func openEnv(backend string, brokers int, logf func(string, ...any)) (env.Enviro
 	}
 	switch cfg.Backend {
 	case env.Containers:
-		return nil, nil, errContainersCLI
+		return startContainers(ctx, cfg)
 	case env.Embedded:
 		e, err := embedded.Start(cfg)
 		if err != nil {

@@ -37,7 +37,7 @@ name; a failure prints the command that replays it.`,
 		o := &runOpts{}
 		fs.StringVar(&o.variant, "variant", "", "run only this variant: fixed or buggy (default: both)")
 		fs.StringVar(&o.seed, "seed", "", "seed of the workload and fault schedule (default: $PIPECHAOS_SEED, else derived from the scenario name)")
-		fs.StringVar(&o.backend, "backend", "", "embedded or containers (default: $PIPECHAOS_BACKEND, else embedded)")
+		fs.StringVar(&o.backend, "backend", "", "embedded or containers (default: $PIPECHAOS_BACKEND, else embedded); containers needs Docker and the images of `make images`")
 		fs.StringVar(&o.report, "report", "", "write report.json, junit.xml and report.html per run, and an index, into this directory")
 		return o
 	},
@@ -137,7 +137,7 @@ func (c *cli) runOne(ctx context.Context, s *harness.Scenario, v harness.Variant
 		fmt.Fprintf(c.stdout, "%7.2fs  %s\n", time.Since(began).Seconds(), fmt.Sprintf(format, args...))
 	}
 	c.progress("starting the %s environment (two Kafka regions, a schema registry, an S3 store)", backend)
-	e, closeEnv, err := openEnv(backend, 0, func(format string, args ...any) { c.progress(format, args...) })
+	e, closeEnv, err := openEnv(ctx, backend, 0, func(format string, args ...any) { c.progress(format, args...) })
 	if err != nil {
 		return harness.Outcome{}, err
 	}

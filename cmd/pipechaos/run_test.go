@@ -15,6 +15,7 @@ import (
 	"github.com/pipechaos/pipechaos/harness"
 	"github.com/pipechaos/pipechaos/harness/checker"
 	"github.com/pipechaos/pipechaos/harness/env"
+	"github.com/pipechaos/pipechaos/harness/env/containers"
 	"github.com/pipechaos/pipechaos/harness/history"
 )
 
@@ -102,17 +103,62 @@ func TestRunUnexpectedOutcome(t *testing.T) {
 	}
 }
 
-func TestRunContainersBackend(t *testing.T) {
+// TestContainersBackendUnavailable: without Docker or without the images,
+// run and up say in one line what to do.
+func TestContainersBackendUnavailable(t *testing.T) {
 	useCatalogue(t, tiny(true))
-	code, _, errOut := pipechaos(t, "run", "tiny", "--backend", "containers")
-	if code != exitFail || !strings.Contains(errorLine(t, errOut), "containers backend: not available from the CLI yet") {
-		t.Errorf("exit %d, stderr %q", code, errOut)
+	t.Run("image missing", func(t *testing.T) {
+		t.Setenv("PIPECHAOS_KAFKA_IMAGE", "pipechaos/kafka:not-built")
+		for _, args := range [][]string{{"run", "tiny", "--backend", "containers"}, {"up", "--backend", "containers"}} {
+			code, _, errOut := pipechaos(t, args...)
+			line := errorLine(t, errOut)
+			// Where Docker is not reachable, that is what it says instead.
+			if code != exitFail || !(strings.Contains(line, "image not present locally: pipechaos/kafka:not-built: run `make images`") ||
+				strings.Contains(line, "Docker is not reachable")) {
+				t.Errorf("%v: exit %d, stderr %q", args, code, errOut)
+			}
+		}
+	})
+	t.Run("no docker", func(t *testing.T) {
+		t.Setenv("DOCKER_HOST", "unix://"+filepath.Join(t.TempDir(), "no-docker.sock"))
+		code, _, errOut := pipechaos(t, "run", "tiny", "--backend", "containers")
+		if line := errorLine(t, errOut); code != exitFail || !strings.Contains(line, "Docker is not reachable: start the engine (`docker info` must succeed) or use --backend embedded") {
+			t.Errorf("exit %d, stderr %q", code, errOut)
+		}
+	})
+}
+
+// TestRunOnContainers runs a scenario on the containers backend from the
+// command line (skipped without Docker and the images; failed in CI).
+func TestRunOnContainers(t *testing.T) {
+	containers.RequireAvailable(t)
+	useCatalogue(t, tiny(true))
+	code, out, errOut := pipechaos(t, "run", "tiny", "--backend", "containers", "--variant", "buggy", "--seed", "42")
+	if code != exitOK {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	for _, want := range []string{"scenario tiny (buggy connector) on the containers backend, seed 42", "primary region at 127.0.0.1:", "as expected: the harness caught the buggy connector"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stdout does not say %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(errOut, "containers: environment") {
+		t.Errorf("no progress line from the containers backend: %q", errOut)
 	}
 }
 
 // TestUp starts `pipechaos up`, produces and consumes through the printed
 // bootstrap servers, then cancels it like Ctrl-C.
-func TestUp(t *testing.T) {
+func TestUp(t *testing.T) { testUp(t, env.Embedded) }
+
+// TestUpOnContainers is TestUp on the containers backend (skipped without
+// Docker and the images; failed in CI).
+func TestUpOnContainers(t *testing.T) {
+	containers.RequireAvailable(t)
+	testUp(t, env.Containers)
+}
+
+func testUp(t *testing.T, backend string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	pr, pw := io.Pipe()
@@ -121,7 +167,7 @@ func TestUp(t *testing.T) {
 	var stderr strings.Builder
 	go func() {
 		defer pw.Close()
-		done <- runContext(ctx, []string{"up", "--brokers", "1", "--topics", "events:2", "--env-file", envFile}, pw, &stderr)
+		done <- runContext(ctx, []string{"up", "--backend", backend, "--brokers", "1", "--topics", "events:2", "--env-file", envFile}, pw, &stderr)
 	}()
 	sc := bufio.NewScanner(pr)
 	var printed []string

@@ -22,7 +22,7 @@ type upOpts struct {
 
 var upCmd = &command{
 	name:  "up",
-	args:  "[--backend embedded] [--brokers n] [--topics name:partitions,...] [--env-file path]",
+	args:  "[--backend embedded|containers] [--brokers n] [--topics name:partitions,...] [--env-file path]",
 	short: "start an environment for kcat or your own connector; Ctrl-C tears it down",
 	long: `Starts an environment (two Kafka regions, a schema registry, an S3 store)
 and prints how to reach it: bootstrap servers, the registry URL, the S3
@@ -35,7 +35,7 @@ PIPECHAOS_S3_ACCESS_KEY, PIPECHAOS_S3_SECRET_KEY, PIPECHAOS_S3_BUCKET) once
 everything is ready, for scripts to source.`,
 	flags: func(fs *flag.FlagSet) any {
 		o := &upOpts{}
-		fs.StringVar(&o.backend, "backend", "", "embedded or containers (default: $PIPECHAOS_BACKEND, else embedded)")
+		fs.StringVar(&o.backend, "backend", "", "embedded or containers (default: $PIPECHAOS_BACKEND, else embedded); containers needs Docker and the images of `make images`")
 		fs.IntVar(&o.brokers, "brokers", 3, "brokers per region")
 		fs.StringVar(&o.topics, "topics", "events:3", "topics to create in both regions, name:partitions, comma-separated (\"\" for none)")
 		fs.StringVar(&o.envFile, "env-file", "", "also write the addresses as KEY=value lines to this file when ready")
@@ -96,7 +96,7 @@ func upRun(ctx context.Context, c *cli, cmd *command, opts any, args []string) i
 	}
 	began := time.Now()
 	c.progress("starting the %s environment", backend)
-	e, closeEnv, err := openEnv(backend, o.brokers, func(format string, args ...any) { c.progress(format, args...) })
+	e, closeEnv, err := openEnv(ctx, backend, o.brokers, func(format string, args ...any) { c.progress(format, args...) })
 	if err != nil {
 		return c.fail(cmd, "%v", err)
 	}
