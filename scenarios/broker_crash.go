@@ -55,10 +55,8 @@ func runBrokerCrash(ctx context.Context, r *harness.Run, build sinkBuilder) erro
 	if r.History.Count("fault", "") == 0 {
 		return errors.New("the broker crash never happened (the workload ended first): the run proves nothing")
 	}
+	narrateFaults(r)
 	peak, at := history.Peak(r.History.Events(), "lag_total")
-	for _, f := range history.Faults(r.History.Events()) {
-		r.Logf("the broker was down from %s to %s into the run", since(r, f.Started), since(r, f.Healed))
-	}
 	r.Logf("the sink's lag peaked at %.0f records, %s into the run", peak, since(r, at))
 	if err := checkKafkaDuplicates(ctx, r, pl.topic); err != nil {
 		return err

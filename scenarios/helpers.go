@@ -349,3 +349,15 @@ func sampledCounter(events []history.Event, metric string, match map[string]stri
 func mib[N int | int64 | float64](n N) string {
 	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 }
+
+// narrateFaults tells, from the history, what each fault was and when it
+// was active, for the narrative.
+func narrateFaults(r *harness.Run) {
+	for _, f := range history.Faults(r.History.Events()) {
+		healed := "and never healed"
+		if !f.Healed.IsZero() {
+			healed = fmt.Sprintf("to +%s (%s)", since(r, f.Healed), f.Healed.Sub(f.Started).Round(time.Millisecond))
+		}
+		r.Logf("fault %s on %s (%s): from +%s %s", f.Fault, f.Target, f.Text, since(r, f.Started), healed)
+	}
+}

@@ -123,6 +123,7 @@ func runPollTimeout(ctx context.Context, r *harness.Run) error {
 	if b.sink == nil {
 		return errors.New("the store never became slow (the workload ended first): the run proves nothing")
 	}
+	narrateFaults(r)
 
 	ok, lag := r.Drained(ctx, env.Primary, sinkGroup, pollTopic, drainTimeout)
 	if !ok {

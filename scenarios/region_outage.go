@@ -128,6 +128,7 @@ func runRegionOutage(ctx context.Context, r *harness.Run) error {
 	if during == 0 {
 		return fmt.Errorf("the primary outage touched no record (it never started, or the workload ended first): the run proves nothing")
 	}
+	narrateFaults(r)
 	r.Logf("%d produce outcomes arrived while the primary was down; acks by the region they name: %s",
 		during, outageAcksByRegion(r.History.Events(), outageTopic))
 	r.Logf("producer metrics: %s", outageProducerCounts(p))

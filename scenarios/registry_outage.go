@@ -59,7 +59,7 @@ var _ = register(&harness.Scenario{
 		"objects nobody reads and were committed. Fix: cache schemas by id (an id never changes), dead-letter only " +
 		"on a definite 'no such schema', retry the rest; producers fail records of a schema they cannot register.",
 	Fault: "once the sink has written 4 objects and 1000 records are acked, the registry refuses connections; " +
-		"a new schema version is registered during the outage; the registry returns 500ms after that failed",
+		"a new schema version is registered during the outage; the registry returns 300ms after that failed",
 	Checks: "strict: every acked record in the bucket exactly once; no dead letters; records of the cached schema " +
 		"acked during the outage; every record of the new schema failed with the registration error, none acked",
 	Budget: 20 * time.Second,
@@ -99,6 +99,7 @@ func runRegistryOutage(ctx context.Context, r *harness.Run) error {
 	if !down() || !up() {
 		return errors.New("the registry outage did not happen around the rollout: the run proves nothing")
 	}
+	narrateFaults(r)
 
 	checkProducer(r)
 	checkErr := drainAndCheck(ctx, r, pl.sink, regTopic)

@@ -107,6 +107,7 @@ func runRerunDuplicates(ctx context.Context, r *harness.Run) error {
 	if err := errors.Join(perr, letPlayOut(ctx, kills, 5*time.Second), faults.Stop(context.WithoutCancel(ctx))); err != nil {
 		return err
 	}
+	narrateFaults(r)
 	victims := kill.victims()
 	if victims == nil {
 		return errors.New("the sink was never killed between a write and its commit (the workload ended first): the run proves nothing")

@@ -131,6 +131,7 @@ func runSilentStop(ctx context.Context, r *harness.Run) error {
 		return fmt.Errorf("the rebalance never reached a run: the workload ended before run %d", silentCutAfter+1)
 	}
 
+	narrateFaults(r)
 	// A final run loads whatever the last tick left behind.
 	runs.once(ctx)
 	smp.Stop()

@@ -97,6 +97,7 @@ func runStoreOutage(ctx context.Context, r *harness.Run) error {
 		return err
 	}
 
+	narrateFaults(r)
 	r.Logf("each restarted instance resumed from the group's committed offsets; the checker now reads the bucket: " +
 		"a record committed before its object was written is in no object, and no consumer of the group will read it again")
 	checkErr := drainAndCheck(ctx, r, pl.sink, storeTopic)
