@@ -132,6 +132,21 @@ func TestUsageErrorsAreOneLine(t *testing.T) {
 	}
 }
 
+// TestEveryCommandRejectsABadFlag: every subcommand answers an unknown
+// flag with one line on stderr and the usage exit code.
+func TestEveryCommandRejectsABadFlag(t *testing.T) {
+	useCatalogue(t, story)
+	for _, cmd := range commands {
+		t.Run(cmd.name, func(t *testing.T) {
+			code, out, errOut := pipechaos(t, append(strings.Fields(cmd.name), "--bogus")...)
+			want := "pipechaos " + cmd.name + ": flag provided but not defined: -bogus (see pipechaos " + cmd.name + " --help)\n"
+			if code != exitUsage || errOut != want || out != "" {
+				t.Errorf("exit %d, stdout %q, stderr %q; want %d and %q", code, out, errOut, exitUsage, want)
+			}
+		})
+	}
+}
+
 func TestListAndExplain(t *testing.T) {
 	useCatalogue(t, story)
 	code, out, _ := pipechaos(t, "list")
