@@ -328,37 +328,50 @@ func (n *node) minSize() int {
 // sync marker, then blocks of (count, size, datums, sync).
 const ocfMagic = "Obj\x01"
 
-// ocfSize is an upper bound of the size of an object holding datums of
-// total bytes under schema.
-func ocfSize(schema string, total int) int {
-	return len(ocfMagic) + 64 + len(schema) + 16 + 2*binary.MaxVarintLen64 + total + 16
+// ocfBuilder builds an object container file with codec "null" and one
+// block, from datums already Avro-encoded. Each datum is copied once, into
+// its place: the header and the block's count and size, known only at the
+// end, are then written in the room left in front of the datums.
+type ocfBuilder struct {
+	schema string
+	buf    []byte // room for the header, then the datums
+	start  int    // where the datums begin
+	count  int
 }
 
-// appendOCF appends an object container file (codec "null", one block)
-// holding the given pre-encoded datums to dst.
-func appendOCF(dst []byte, schema string, datums [][]byte) []byte {
+// newOCFBuilder starts an object for datums of at most size bytes in all.
+func newOCFBuilder(schema string, size int) *ocfBuilder {
+	start := len(ocfMagic) + 64 + len(schema) + 16 + 2*binary.MaxVarintLen64
+	return &ocfBuilder{schema: schema, buf: make([]byte, start, start+size+16), start: start}
+}
+
+// add appends one datum.
+func (o *ocfBuilder) add(datum []byte) {
+	o.buf = append(o.buf, datum...)
+	o.count++
+}
+
+// bytes finishes the object; the builder must not be used after.
+func (o *ocfBuilder) bytes() []byte {
 	var sync [16]byte
 	rand.Read(sync[:]) // never fails
 
-	dst = append(dst, ocfMagic...)
-	dst = appendLong(dst, 2) // metadata: a map of 2 entries, then an empty block
-	dst = appendBytes(dst, "avro.schema")
-	dst = appendBytes(dst, schema)
-	dst = appendBytes(dst, "avro.codec")
-	dst = appendBytes(dst, "null")
-	dst = appendLong(dst, 0)
-	dst = append(dst, sync[:]...)
+	head := make([]byte, 0, o.start)
+	head = append(head, ocfMagic...)
+	head = appendLong(head, 2) // metadata: a map of 2 entries, then an empty block
+	head = appendBytes(head, "avro.schema")
+	head = appendBytes(head, o.schema)
+	head = appendBytes(head, "avro.codec")
+	head = appendBytes(head, "null")
+	head = appendLong(head, 0)
+	head = append(head, sync[:]...)
+	head = appendLong(head, int64(o.count))
+	head = appendLong(head, int64(len(o.buf)-o.start))
 
-	total := 0
-	for _, d := range datums {
-		total += len(d)
-	}
-	dst = appendLong(dst, int64(len(datums)))
-	dst = appendLong(dst, int64(total))
-	for _, d := range datums {
-		dst = append(dst, d...)
-	}
-	return append(dst, sync[:]...)
+	from := o.start - len(head)
+	copy(o.buf[from:], head)
+	o.buf = append(o.buf, sync[:]...)
+	return o.buf[from:]
 }
 
 func appendLong(dst []byte, v int64) []byte {

@@ -160,8 +160,12 @@ func TestOCFReadableByGoavroAndHamba(t *testing.T) {
 			require.NoError(t, err)
 			natives, datums, size = append(natives, n), append(datums, b), size+len(b)
 		}
-		obj := appendOCF(nil, schema, datums)
-		require.LessOrEqual(t, len(obj), ocfSize(schema, size))
+		b := newOCFBuilder(schema, size)
+		for _, d := range datums {
+			b.add(d)
+		}
+		obj := b.bytes()
+		require.Equal(t, cap(b.buf), len(b.buf), "the object fits the room reserved for it")
 
 		gr, err := goavro.NewOCFReader(bytes.NewReader(obj))
 		require.NoError(t, err)

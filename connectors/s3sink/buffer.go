@@ -11,12 +11,17 @@ import (
 // noSchema is the schema id of a segment that holds only bad records so far.
 const noSchema = -1
 
-// entry is one buffered record; bad is why it goes to the dead-letter object.
+// entry is one buffered record; bad, if set, is why it goes to the
+// dead-letter object. (Entries are kept small: a buffer holds thousands.)
 type entry struct {
-	r        *kgo.Record
-	schemaID int
-	bad      error
-	badWhy   string // decode error reason label
+	r   *kgo.Record
+	bad *badRecord
+}
+
+// badRecord is why a record goes to the dead-letter object.
+type badRecord struct {
+	err error
+	why string // the reason label: transform, wire, schema, avro
 }
 
 // segment is a run of consecutive offsets whose records share a route and a
@@ -116,7 +121,7 @@ func (s *Sink) addLocked(ps *partition, r *kgo.Record, now time.Time) bool {
 	}
 	s.m.consumed.Inc()
 
-	e := entry{r: r, schemaID: noSchema}
+	e, schemaID := entry{r: r}, noSchema
 	rt, err := applyTransforms(s.cfg.Transforms, r)
 	switch {
 	case err != nil && s.cfg.ErrorTolerance == ToleranceNone:
@@ -124,7 +129,7 @@ func (s *Sink) addLocked(ps *partition, r *kgo.Record, now time.Time) bool {
 		s.failLocked(fmt.Errorf("transform failed on %s/%d@%d, and errors.tolerance=none stops the sink: %w", r.Topic, r.Partition, r.Offset, err))
 		return false
 	case err != nil:
-		e.bad, e.badWhy = err, "transform"
+		e.bad = &badRecord{err, "transform"}
 		s.m.transformErrs.Inc()
 		s.cfg.Logf("s3sink %s: transform failed on %s/%d@%d, sending it to the dead-letter object: %v", s.cfg.Process, r.Topic, r.Partition, r.Offset, err)
 	case rt.Drop:
@@ -132,10 +137,10 @@ func (s *Sink) addLocked(ps *partition, r *kgo.Record, now time.Time) bool {
 	default:
 		id, err := parseWire(r.Value)
 		if err != nil {
-			e.bad, e.badWhy = err, "wire"
+			e.bad = &badRecord{err, "wire"}
 			s.m.decodeErrors.WithLabelValues("wire").Inc()
 		} else {
-			e.schemaID = id
+			schemaID = id
 		}
 	}
 
@@ -151,7 +156,7 @@ func (s *Sink) addLocked(ps *partition, r *kgo.Record, now time.Time) bool {
 		case seg.schemaID != noSchema && seg.route != rt.Route:
 			s.flushLocked(ps, reasonRoute)
 			seg = nil
-		case seg.schemaID != noSchema && seg.schemaID != e.schemaID:
+		case seg.schemaID != noSchema && seg.schemaID != schemaID:
 			s.flushLocked(ps, reasonSchema)
 			seg = nil
 		}
@@ -162,7 +167,7 @@ func (s *Sink) addLocked(ps *partition, r *kgo.Record, now time.Time) bool {
 	}
 	if good {
 		seg.route = rt.Route
-		seg.schemaID = e.schemaID
+		seg.schemaID = schemaID
 	}
 	seg.end = r.Offset
 	seg.epoch = r.LeaderEpoch

@@ -121,23 +121,30 @@ func (s *Sink) writeChunk(ctx context.Context, p int32, seg *segment, ch chunk) 
 	}
 
 	var (
-		datums = make([][]byte, 0, len(ch.entries))
-		size   int
-		bad    []entry
+		obj *ocfBuilder
+		bad []entry
 	)
+	if c != nil {
+		size := 0
+		for _, e := range ch.entries {
+			if e.bad == nil {
+				size += len(e.r.Value) - wireHeader
+			}
+		}
+		obj = newOCFBuilder(c.schema, size)
+	}
 	for _, e := range ch.entries {
 		if e.bad == nil && schemaErr != nil {
-			e.bad, e.badWhy = schemaErr, "schema"
+			e.bad = &badRecord{schemaErr, "schema"}
 			s.m.decodeErrors.WithLabelValues("schema").Inc()
 		}
 		if e.bad == nil {
 			body := e.r.Value[wireHeader:]
 			if err := c.check(body); err != nil {
-				e.bad, e.badWhy = fmt.Errorf("decode Avro with schema id %d: %w", seg.schemaID, err), "avro"
+				e.bad = &badRecord{fmt.Errorf("decode Avro with schema id %d: %w", seg.schemaID, err), "avro"}
 				s.m.decodeErrors.WithLabelValues("avro").Inc()
 			} else {
-				datums = append(datums, body)
-				size += len(body)
+				obj.add(body) // copied while it is still in the cache
 			}
 		}
 		if e.bad != nil {
@@ -145,14 +152,14 @@ func (s *Sink) writeChunk(ctx context.Context, p int32, seg *segment, ch chunk) 
 		}
 	}
 
-	if len(datums) > 0 {
-		data := appendOCF(make([]byte, 0, ocfSize(c.schema, size)), c.schema, datums)
+	if obj != nil && obj.count > 0 {
+		data := obj.bytes()
 		key := s.hooks.objectKey(seg.route, s.cfg.Topic, p, ch.start)
 		if err := s.put(ctx, key, data, "application/avro"); err != nil {
 			return err
 		}
-		s.wrote(key, len(datums), int64(len(data)))
-		s.m.written.Add(float64(len(datums)))
+		s.wrote(key, obj.count, int64(len(data)))
+		s.m.written.Add(float64(obj.count))
 	}
 	if len(bad) > 0 {
 		data, err := encodeDeadLetters(bad)
@@ -299,7 +306,7 @@ func encodeDeadLetters(bad []entry) ([]byte, error) {
 	enc := json.NewEncoder(&buf)
 	for _, e := range bad {
 		dl := deadLetter{Topic: e.r.Topic, Partition: e.r.Partition, Offset: e.r.Offset, Timestamp: e.r.Timestamp,
-			Key: e.r.Key, Value: e.r.Value, Reason: e.badWhy, Error: e.bad.Error()}
+			Key: e.r.Key, Value: e.r.Value, Reason: e.bad.why, Error: e.bad.err.Error()}
 		for _, h := range e.r.Headers {
 			dl.Headers = append(dl.Headers, deadLetterHeader{Key: h.Key, Value: h.Value})
 		}
