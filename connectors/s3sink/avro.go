@@ -21,29 +21,37 @@ import (
 type codec struct {
 	id     int
 	schema string // the registry's text, written to each object's header
-	root   *node
+	root   *node  // nil if hamba does not take the schema: native checks
+	native *goavro.Codec
 }
 
-// newCodec compiles schema for checking. The schema must parse for goavro
-// too: the checker and downstream readers read the objects with it.
+// newCodec compiles schema for checking. The schema must parse for goavro:
+// the checker and downstream readers read the objects with it. The few
+// schemas goavro takes and hamba does not (an enum default that is not a
+// symbol) are checked by decoding with goavro, as slow as before.
 func newCodec(id int, schema string) (*codec, error) {
-	if _, err := goavro.NewCodec(schema); err != nil {
-		return nil, err
-	}
-	s, err := avro.ParseWithCache(schema, "", &avro.SchemaCache{}) // a fresh cache: no names shared across ids
+	native, err := goavro.NewCodec(schema)
 	if err != nil {
 		return nil, err
 	}
-	root, err := compile(s, map[string]*node{})
-	if err != nil {
-		return nil, err
+	c := &codec{id: id, schema: schema, native: native}
+	if s, err := avro.ParseWithCache(schema, "", &avro.SchemaCache{}); err == nil { // a fresh cache: no names shared across ids
+		c.root, _ = compile(s, map[string]*node{})
 	}
-	return &codec{id: id, schema: schema, root: root}, nil
+	return c, nil
 }
 
 // check reports why body is not exactly one datum of the schema, or nil.
 func (c *codec) check(body []byte) error {
-	rest, err := c.root.skip(body)
+	var (
+		rest []byte
+		err  error
+	)
+	if c.root != nil {
+		rest, err = c.root.skip(body)
+	} else {
+		_, rest, err = c.native.NativeFromBinary(body)
+	}
 	if err != nil {
 		return err
 	}

@@ -125,6 +125,18 @@ func v1Native(r *rand.Rand) map[string]any {
 	return map[string]any{"id": r.Int64N(1 << 40), "key": "k", "produced_at_us": r.Int64(), "payload": bytes.Repeat([]byte{1}, r.IntN(300))}
 }
 
+// A schema goavro takes and hamba does not is checked by goavro's decoder.
+func TestCodecCheckFallsBackToGoavro(t *testing.T) {
+	const schema = `{"type":"record","name":"R","fields":[{"name":"e","type":{"type":"enum","name":"E","symbols":["A","B"],"default":"C"}}]}`
+	c, err := newCodec(1, schema)
+	require.NoError(t, err)
+	require.Nil(t, c.root)
+	require.NoError(t, c.check([]byte{2}))
+	require.ErrorContains(t, c.check([]byte{2, 0}), "1 bytes left over after the record")
+	require.Error(t, c.check([]byte{4}))
+	require.Error(t, c.check(nil))
+}
+
 // A v2 datum checked against v1 leaves the bytes of the new field: the
 // cached-writer-schema bug is caught from the data by exactly this.
 func TestCodecCheckFindsTheFieldAnOlderSchemaDoesNotHave(t *testing.T) {
