@@ -27,6 +27,10 @@
 //     startOffset: raw key, value and headers in base64, and the error).
 //   - transform.go: the Transform chain (header filters, routing).
 //   - registry.go: writer schemas fetched by the wire-format schema id, cached.
+//   - avro.go: a record's bytes after the wire-format header already are its
+//     Avro encoding, so they are checked against the writer schema (a walk
+//     that builds no value; bytes left over or missing make a dead letter)
+//     and copied into the object as they are, never decoded and re-encoded.
 //   - retry.go: exponential backoff with seeded jitter, and the retry budget
 //     for the whole run; when it is spent, Run fails loudly instead of
 //     committing (incident 10).
