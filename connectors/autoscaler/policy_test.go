@@ -43,6 +43,9 @@ func TestLagPolicy(t *testing.T) {
 		{"lag under the threshold per worker removes one per evaluation", []step{
 			{0, 0, 5, 0, 4}, {100 * ms, 250, 4, 0, 3}, {200 * ms, 300, 3, 0, 3},
 		}},
+		{"both ways on one threshold, no hysteresis: it oscillates on the lag of its own rebalances", []step{
+			{0, 150, 1, 1800, 2}, {100 * ms, 90, 2, 1800, 1}, {200 * ms, 160, 1, 0, 2}, {300 * ms, 99, 2, 2000, 1},
+		}},
 		{"unknown lag keeps the count", []step{{0, -1, 3, 0, 3}}},
 		{"no workers asks for one", []step{{0, 0, 0, 0, 1}}},
 	} {
