@@ -121,7 +121,10 @@ func New(cfg Config) (*Sink, error) {
 		kgo.HeartbeatInterval(max(cfg.SessionTimeout/6, 100*time.Millisecond)),
 		kgo.FetchMaxWait(min(max(cfg.RotateInterval/2, 50*time.Millisecond), time.Second)),
 		kgo.FetchMaxBytes(fetchMax),
-		kgo.FetchMaxPartitionBytes(fetchMax),
+		// Kafka's own default per partition (max.partition.fetch.bytes):
+		// one big partition cannot fill a whole fetch and starve the others
+		// while the byte budget holds polling back.
+		kgo.FetchMaxPartitionBytes(min(fetchMax, 1<<20)),
 	}
 	opts = append(opts, cfg.KgoOpts...)
 	if s.cl, err = kgo.NewClient(opts...); err != nil {
