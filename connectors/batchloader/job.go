@@ -5,17 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/pipechaos/pipechaos/connectors/internal/s3store"
 )
 
 // Job is an incremental batch job: each RunOnce loads what the topic
@@ -121,26 +120,7 @@ func (j *Job) kgoOpts(extra ...kgo.Opt) []kgo.Opt {
 
 // newStore builds the S3 client: path-style addressing, a fixed region.
 func newStore(cfg Config, tr *http.Transport) (*minio.Client, error) {
-	endpoint, secure := cfg.S3Endpoint, false
-	if strings.Contains(endpoint, "://") {
-		u, err := url.Parse(endpoint)
-		if err != nil {
-			return nil, fmt.Errorf("parse S3 endpoint %q: %w", endpoint, err)
-		}
-		endpoint, secure = u.Host, u.Scheme == "https"
-	}
-	cl, err := minio.New(endpoint, &minio.Options{
-		Creds:        credentials.NewStaticV4(cfg.S3AccessKey, cfg.S3SecretKey, ""),
-		Secure:       secure,
-		Region:       "us-east-1",
-		BucketLookup: minio.BucketLookupPath,
-		Transport:    tr,
-		MaxRetries:   3,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("create S3 client: %w", err)
-	}
-	return cl, nil
+	return s3store.Client(cfg.S3Endpoint, cfg.S3AccessKey, cfg.S3SecretKey, tr, 3)
 }
 
 // Close releases the job's clients. A run in progress fails.

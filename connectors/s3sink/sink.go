@@ -6,17 +6,16 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/pipechaos/pipechaos/connectors/internal/s3store"
 )
 
 // ErrClosed is returned by Run after Close.
@@ -149,26 +148,7 @@ func newTransport() *http.Transport {
 // region keep it talking only to the endpoint it was given; minio-go's own
 // retries are off so every retry goes through the sink's policy and budget.
 func newStore(cfg Config, tr *http.Transport) (*minio.Client, error) {
-	endpoint, secure := cfg.S3Endpoint, false
-	if strings.Contains(endpoint, "://") {
-		u, err := url.Parse(endpoint)
-		if err != nil {
-			return nil, fmt.Errorf("parse S3 endpoint %q: %w", endpoint, err)
-		}
-		endpoint, secure = u.Host, u.Scheme == "https"
-	}
-	cl, err := minio.New(endpoint, &minio.Options{
-		Creds:        credentials.NewStaticV4(cfg.S3AccessKey, cfg.S3SecretKey, ""),
-		Secure:       secure,
-		Region:       "us-east-1",
-		BucketLookup: minio.BucketLookupPath,
-		Transport:    tr,
-		MaxRetries:   1,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("create S3 client: %w", err)
-	}
-	return cl, nil
+	return s3store.Client(cfg.S3Endpoint, cfg.S3AccessKey, cfg.S3SecretKey, tr, 1)
 }
 
 func (s *Sink) closeTransports() {
