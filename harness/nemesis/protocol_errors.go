@@ -3,7 +3,6 @@ package nemesis
 import (
 	"context"
 	"fmt"
-	"sync"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -16,8 +15,7 @@ type ProtocolErrors struct {
 	Region string
 	Fault  env.ProtocolFault
 
-	mu   sync.Mutex
-	heal func()
+	held held
 }
 
 func (n *ProtocolErrors) Name() string   { return "protocol-errors" }
@@ -43,19 +41,11 @@ func (n *ProtocolErrors) Start(ctx context.Context, e env.Environment) error {
 	if err != nil {
 		return err
 	}
-	n.mu.Lock()
-	n.heal = heal
-	n.mu.Unlock()
+	n.held.hold(heal)
 	return nil
 }
 
 func (n *ProtocolErrors) Heal(context.Context, env.Environment) error {
-	n.mu.Lock()
-	heal := n.heal
-	n.heal = nil
-	n.mu.Unlock()
-	if heal != nil {
-		heal()
-	}
+	n.held.release()
 	return nil
 }

@@ -3,7 +3,6 @@ package nemesis
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/pipechaos/pipechaos/harness/env"
@@ -16,8 +15,7 @@ type SlowRequests struct {
 	Key    int16
 	Delay  time.Duration
 
-	mu   sync.Mutex
-	heal func()
+	held held
 }
 
 func (n *SlowRequests) Name() string   { return "slow-requests" }
@@ -39,19 +37,11 @@ func (n *SlowRequests) Start(ctx context.Context, e env.Environment) error {
 	if err != nil {
 		return err
 	}
-	n.mu.Lock()
-	n.heal = heal
-	n.mu.Unlock()
+	n.held.hold(heal)
 	return nil
 }
 
 func (n *SlowRequests) Heal(context.Context, env.Environment) error {
-	n.mu.Lock()
-	heal := n.heal
-	n.heal = nil
-	n.mu.Unlock()
-	if heal != nil {
-		heal()
-	}
+	n.held.release()
 	return nil
 }
