@@ -132,8 +132,8 @@ func (f *Filter) permissive(r *kgo.Record) string {
 	case reason != "":
 		f.m.exceptions.WithLabelValues(reason).Inc()
 		if _, seen := f.logged.LoadOrStore(reason, struct{}{}); !seen {
-			f.cfg.Logf("headerfilter %s: first record with a %s %s header (%s/%d@%d), routed to %s and counted in pipechaos_filter_exceptions_total",
-				f.cfg.Process, reason, f.cfg.Header, r.Topic, r.Partition, r.Offset, f.cfg.HomeRoute)
+			f.cfg.Logf("headerfilter %s: first record whose %s header is %s (%s/%d@%d), routed to %s and counted in pipechaos_filter_exceptions_total",
+				f.cfg.Process, f.cfg.Header, reason, r.Topic, r.Partition, r.Offset, f.cfg.HomeRoute)
 		}
 		return f.cfg.HomeRoute
 	case site == f.cfg.HomeSite:
