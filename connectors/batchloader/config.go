@@ -10,6 +10,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/pipechaos/pipechaos/harness/history"
+
+	"github.com/pipechaos/pipechaos/connectors/internal/s3store"
 )
 
 // Config configures a Job. Zero values take the default named in each
@@ -102,23 +104,7 @@ func (c Config) withDefaults() Config {
 func (c Config) validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if len(c.Brokers) == 0 {
-		bad("no brokers: set Brokers to the region's bootstrap addresses")
-	}
-	for _, b := range c.Brokers {
-		if strings.TrimSpace(b) == "" {
-			bad("an empty broker address is in Brokers: remove it")
-		}
-	}
-	if c.Topic == "" {
-		bad("no topic: set Topic to the topic to load")
-	}
-	if c.S3Endpoint == "" {
-		bad("no object store: set S3Endpoint to the store's host:port")
-	}
-	if c.Bucket == "" {
-		bad("no bucket: set Bucket to an existing bucket")
-	}
+	errs = append(errs, s3store.Where(c.Brokers, c.Topic, "load", c.S3Endpoint, c.Bucket)...)
 	if c.Prefix == "" {
 		bad("the object prefix cannot be empty: the checker reads the loads under it, apart from the bookmarks")
 	}

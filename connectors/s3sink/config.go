@@ -3,13 +3,14 @@ package s3sink
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/pipechaos/pipechaos/harness/history"
+
+	"github.com/pipechaos/pipechaos/connectors/internal/s3store"
 )
 
 // Config configures a Sink. Zero values take the default named in each
@@ -163,25 +164,9 @@ func (c Config) withDefaults() Config {
 func (c Config) validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if len(c.Brokers) == 0 {
-		bad("no brokers: set Brokers to the region's bootstrap addresses")
-	}
-	for _, b := range c.Brokers {
-		if strings.TrimSpace(b) == "" {
-			bad("an empty broker address is in Brokers: remove it")
-		}
-	}
-	if c.Topic == "" {
-		bad("no topic: set Topic to the topic to sink")
-	}
+	errs = append(errs, s3store.Where(c.Brokers, c.Topic, "sink", c.S3Endpoint, c.Bucket)...)
 	if c.RegistryURL == "" {
 		bad("no schema registry: set RegistryURL, the sink needs it to read the writer schema of each record")
-	}
-	if c.S3Endpoint == "" {
-		bad("no object store: set S3Endpoint to the store's host:port")
-	}
-	if c.Bucket == "" {
-		bad("no bucket: set Bucket to an existing bucket")
 	}
 	if c.FlushSize < 0 {
 		bad("flush size cannot be negative (got %d): leave it zero for the default of %d", c.FlushSize, defaultFlushSize)
