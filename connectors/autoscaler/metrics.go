@@ -1,10 +1,11 @@
 package autoscaler
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pipechaos/pipechaos/connectors/internal/promreg"
 )
 
 // metrics are the pool's Prometheus metrics, all prefixed
@@ -53,16 +54,7 @@ func newMetrics(p *Pool, group string, extra prometheus.Registerer) (*metrics, e
 			"Partition assignment changes the workers lived through, summed over every worker the pool ever ran, by kind: assigned, revoked (the member flushed, committed and stopped consuming those partitions), lost.", []string{"kind"}, labels),
 	}
 	cs := []prometheus.Collector{m.workers, m.desired, m.scaleEvents, m.evaluations, m.lag, m.throughput, sums}
-	var errs []error
-	for _, c := range cs {
-		m.reg.MustRegister(c)
-		if extra != nil {
-			if err := extra.Register(c); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err := promreg.Register(m.reg, extra, cs...); err != nil {
 		return nil, fmt.Errorf("register metrics (is another pool of group %q registered there?): %w", group, err)
 	}
 	for _, d := range []string{"up", "down"} {

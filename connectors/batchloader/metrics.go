@@ -1,13 +1,14 @@
 package batchloader
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/pipechaos/pipechaos/connectors/internal/promreg"
 )
 
 // metrics are the job's Prometheus metrics, prefixed pipechaos_batchloader_
@@ -59,16 +60,7 @@ func (m *metrics) register(c prometheus.Collector, extra prometheus.Registerer, 
 	if c != nil {
 		cs = append(cs, c)
 	}
-	var errs []error
-	for _, c := range cs {
-		m.reg.MustRegister(c)
-		if extra != nil {
-			if err := extra.Register(c); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err := promreg.Register(m.reg, extra, cs...); err != nil {
 		return fmt.Errorf("register metrics (is another job of the same name registered there?): %w", err)
 	}
 	return nil

@@ -1,12 +1,13 @@
 package failover
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/pipechaos/pipechaos/connectors/internal/promreg"
 )
 
 // metrics are the producer's Prometheus metrics, all prefixed
@@ -41,16 +42,7 @@ func newMetrics(process string, extra prometheus.Registerer) (*metrics, error) {
 			"Records the secondary acknowledged after a primary attempt with an unknown outcome: they may exist in both regions."),
 	}
 	cs := []prometheus.Collector{m.attempts, m.acks, m.failures, m.failovers, m.errors, m.duplicates}
-	var errs []error
-	for _, c := range cs {
-		m.reg.MustRegister(c)
-		if extra != nil {
-			if err := extra.Register(c); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err := promreg.Register(m.reg, extra, cs...); err != nil {
 		return nil, fmt.Errorf("register metrics (is another producer with process %q registered there?): %w", process, err)
 	}
 	return m, nil

@@ -1,12 +1,13 @@
 package headerfilter
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/pipechaos/pipechaos/connectors/internal/promreg"
 )
 
 // metrics are the filter's Prometheus metrics, labelled with its process.
@@ -34,16 +35,7 @@ func newMetrics(process string, extra prometheus.Registerer) (*metrics, error) {
 	for _, r := range []string{ReasonAbsent, ReasonNull, ReasonMalformed} {
 		m.exceptions.WithLabelValues(r)
 	}
-	var errs []error
-	for _, c := range []prometheus.Collector{m.exceptions, m.routed} {
-		m.reg.MustRegister(c)
-		if extra != nil {
-			if err := extra.Register(c); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err := promreg.Register(m.reg, extra, m.exceptions, m.routed); err != nil {
 		return nil, fmt.Errorf("register metrics (is another filter with process %q registered there?): %w", process, err)
 	}
 	return m, nil

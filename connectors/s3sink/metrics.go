@@ -1,12 +1,13 @@
 package s3sink
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/pipechaos/pipechaos/connectors/internal/promreg"
 )
 
 // Flush reasons, the "reason" label of pipechaos_s3sink_flushes_total.
@@ -78,16 +79,7 @@ func newMetrics(process string, extra prometheus.Registerer) (*metrics, error) {
 	cs := []prometheus.Collector{m.consumed, m.written, m.bytesWritten, m.objects, m.deadLetters, m.filtered,
 		m.flushes, m.retries, m.retryBudget, m.commits, m.bufferedBytes, m.bufferedRecs, m.lag, m.rebalances,
 		m.decodeErrors, m.transformErrs, m.lastWriteEpoch}
-	var errs []error
-	for _, c := range cs {
-		m.reg.MustRegister(c)
-		if extra != nil {
-			if err := extra.Register(c); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err := promreg.Register(m.reg, extra, cs...); err != nil {
 		return nil, fmt.Errorf("register metrics (is another sink with process %q registered there?): %w", process, err)
 	}
 	return m, nil
