@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/hamba/avro/v2"
 	"github.com/twmb/franz-go/pkg/sr"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 )
@@ -111,21 +112,32 @@ func (h *handler) readSchema(r *http.Request) ([]byte, sr.Schema, *apiError) {
 	return body, s, nil
 }
 
-// register is POST /subjects/{subject}/versions.
-func (h *handler) register(w http.ResponseWriter, r *http.Request) {
-	subject := r.PathValue("subject")
+// avroCandidate reads the schema a request carries. ok is false when the
+// request is already answered: a bad body or invalid Avro got its error,
+// a non-Avro schema was handed to srfake unchecked.
+func (h *handler) avroCandidate(w http.ResponseWriter, r *http.Request) (body []byte, candidate avro.Schema, ok bool) {
 	body, s, aerr := h.readSchema(r)
 	if aerr != nil {
 		writeError(w, aerr)
-		return
+		return nil, nil, false
 	}
 	if s.Type != sr.TypeAvro {
 		h.forward(w, r, body)
-		return
+		return nil, nil, false
 	}
-	candidate, aerr := h.parse(s)
+	candidate, aerr = h.parse(s)
 	if aerr != nil {
 		writeError(w, aerr)
+		return nil, nil, false
+	}
+	return body, candidate, true
+}
+
+// register is POST /subjects/{subject}/versions.
+func (h *handler) register(w http.ResponseWriter, r *http.Request) {
+	subject := r.PathValue("subject")
+	body, candidate, ok := h.avroCandidate(w, r)
+	if !ok {
 		return
 	}
 
@@ -159,24 +171,15 @@ func (h *handler) register(w http.ResponseWriter, r *http.Request) {
 func (h *handler) compatibility(w http.ResponseWriter, r *http.Request) {
 	subject := r.PathValue("subject")
 	version := r.PathValue("version")
-	body, s, aerr := h.readSchema(r)
-	if aerr != nil {
-		writeError(w, aerr)
-		return
-	}
-	if s.Type != sr.TypeAvro {
-		h.forward(w, r, body)
-		return
-	}
-	candidate, aerr := h.parse(s)
-	if aerr != nil {
-		writeError(w, aerr)
+	_, candidate, ok := h.avroCandidate(w, r)
+	if !ok {
 		return
 	}
 
 	var (
 		lvl      level
 		versions []sr.SubjectSchema
+		aerr     *apiError
 	)
 	if version == "" {
 		// Against the versions the level names; a subject with none is
