@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    ?= ./...
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all demo test test-embedded test-containers images-if-docker bench lint images clean
+.PHONY: all demo test test-embedded test-containers images-if-docker bench lint images clean docker-engine kafka-dist
 
 all: lint test
 
@@ -21,7 +21,8 @@ test-embedded:
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
 
 test-containers: images-if-docker
-	@if docker info >/dev/null 2>&1; then \
+	@if [ -n "$$PIPECHAOS_DOCKER_UNAVAILABLE" ]; then echo "containers backend: not exercised: $$PIPECHAOS_DOCKER_UNAVAILABLE"; \
+	elif docker info >/dev/null 2>&1; then \
 		echo "== scenario catalogue on the containers backend"; \
 		PIPECHAOS_BACKEND=containers $(GO) test -race -count=1 -timeout 40m ./scenarios/...; \
 	else echo "containers backend: skipped: Docker does not answer (docker info failed); start Docker to run it"; fi
@@ -29,7 +30,8 @@ test-containers: images-if-docker
 # images-if-docker builds the images when Docker answers; with CI=true a
 # missing Docker is an error, elsewhere a skip with the reason.
 images-if-docker:
-	@if docker info >/dev/null 2>&1; then $(MAKE) --no-print-directory images; \
+	@if [ -n "$$PIPECHAOS_DOCKER_UNAVAILABLE" ]; then echo "containers backend: not exercised: $$PIPECHAOS_DOCKER_UNAVAILABLE"; \
+	elif docker info >/dev/null 2>&1; then $(MAKE) --no-print-directory images; \
 	elif [ "$$CI" = "true" ]; then echo "containers backend: Docker does not answer (docker info failed) and CI=true requires it" >&2; exit 1; \
 	else echo "containers backend: skipped: Docker does not answer (docker info failed)"; fi
 
@@ -41,6 +43,14 @@ bench:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+
+## docker-engine: install Debian's docker.io + fuse-overlayfs if missing and start dockerd (needs root).
+docker-engine:
+	bash scripts/docker-engine.sh
+
+## kafka-dist: resolve the Apache Kafka distribution pinned in java/kafka-dist/pom.xml through Maven (cached).
+kafka-dist:
+	@scripts/kafka-dist.sh
 
 ## images: build the container images (FROM scratch, static Go binaries, no pulls).
 images:
