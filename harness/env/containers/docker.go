@@ -137,6 +137,11 @@ func Available(ctx context.Context, opts ...Opt) error {
 func RequireAvailable(tb testing.TB, opts ...Opt) {
 	tb.Helper()
 	if err := Available(context.Background(), opts...); err != nil {
+		// .ci/run sets this when it tried to start an engine and could not:
+		// the reason is stated once there, the tests skip with it.
+		if why := os.Getenv("PIPECHAOS_DOCKER_UNAVAILABLE"); why != "" {
+			tb.Skipf("containers backend not exercised: %s", why)
+		}
 		if os.Getenv("CI") == "true" {
 			tb.Fatalf("containers backend unavailable in CI: %v", err)
 		}
