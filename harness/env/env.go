@@ -2,8 +2,10 @@
 // regions ("primary" and "secondary"), a Confluent-compatible schema registry
 // and an S3 object store with one bucket. A backend provides it: "embedded"
 // (the default: kfake, the pipechaos registry and gofakes3, all in this
-// process on 127.0.0.1) or "containers" (the same roles in Docker containers
-// started through testcontainers-go).
+// process on 127.0.0.1), "nodes" (real Apache Kafka brokers, the registry
+// and MinIO as processes, each broker in a network namespace of its own) or
+// "containers" (the same roles in Docker containers started through
+// testcontainers-go).
 //
 // Everything a connector needs is an address: Region.Bootstrap, RegistryURL,
 // Store's endpoint and credentials. Faults the nemeses need are methods on
@@ -30,7 +32,7 @@ var ErrUnsupported = errors.New("fault not supported by this backend")
 
 // Environment is two Kafka regions, a registry and a store.
 type Environment interface {
-	// Backend is "embedded" or "containers".
+	// Backend is "embedded", "nodes" or "containers".
 	Backend() string
 	// Region returns the named region (Primary or Secondary); nil if unknown.
 	Region(name string) Region
@@ -88,6 +90,33 @@ type ProtocolFault struct {
 	ErrCode int16
 	// Count is how many requests to fail; -1 until healed.
 	Count int
+}
+
+// BrokerPauser is a Region that can freeze one broker without killing it
+// (nodes: SIGSTOP/SIGCONT; containers: docker pause/unpause): its sockets
+// stay open, nothing answers, sessions and ISR membership time out.
+type BrokerPauser interface {
+	PauseBroker(ctx context.Context, node int32) error
+	ResumeBroker(ctx context.Context, node int32) error
+}
+
+// PeerPartitioner is a Region that can cut one broker off from the other
+// brokers and controllers of its region while clients still reach it (the
+// split in which a leader keeps acknowledging acks=1 writes its followers
+// never fetch).
+type PeerPartitioner interface {
+	IsolateFromPeers(ctx context.Context, node int32) error
+	HealPeers(ctx context.Context, node int32) error
+}
+
+// Replicated is a Region whose partitions are really replicated (real
+// Apache Kafka). kfake is not: its regions do not implement it, and a
+// scenario that needs replication skips there with the reason.
+type Replicated interface {
+	// ReplicationFactor is the default replication factor of new topics.
+	ReplicationFactor() int
+	// MinInsyncReplicas is the default min.insync.replicas.
+	MinInsyncReplicas() int
 }
 
 // RequestSlower is a Region that can delay one request type.

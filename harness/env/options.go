@@ -9,6 +9,10 @@ import (
 const (
 	Embedded   = "embedded"
 	Containers = "containers"
+	// Nodes runs real Apache Kafka brokers (KRaft, combined roles), the
+	// registry and MinIO as processes, each broker a host of its own in a
+	// network namespace the harness creates (see harness/env/nodes).
+	Nodes = "nodes"
 )
 
 // Config is the resolved set of options for a backend. Backends read it;
@@ -58,9 +62,9 @@ func NewConfig(opts ...Opt) (Config, error) {
 
 func (c Config) validate() error {
 	switch c.Backend {
-	case Embedded, Containers:
+	case Embedded, Containers, Nodes:
 	default:
-		return fmt.Errorf("unknown backend %q: use %q or %q (option env.Backend or PIPECHAOS_BACKEND)", c.Backend, Embedded, Containers)
+		return fmt.Errorf("unknown backend %q: use %q, %q or %q (option env.Backend or PIPECHAOS_BACKEND)", c.Backend, Embedded, Nodes, Containers)
 	}
 	if c.BrokersPerRegion < 1 {
 		return fmt.Errorf("brokers per region must be at least 1, got %d", c.BrokersPerRegion)
