@@ -1,0 +1,4 @@
+package kafkaproxy
+
+// ErrorResponse exposes errorResponse to the tests.
+var ErrorResponse = errorResponse
