@@ -114,15 +114,17 @@ func Start(cfg Config) (*Proxy, error) {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
+	var err error
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	for _, id := range ids {
-		if _, err := p.addLocked(id, cfg.Brokers[id], cfg.Ports[id]); err != nil {
-			p.mu.Unlock()
-			p.Close()
-			p.mu.Lock()
-			return nil, fmt.Errorf("start kafka proxy: %w", err)
+		if _, err = p.addLocked(id, cfg.Brokers[id], cfg.Ports[id]); err != nil {
+			break
 		}
+	}
+	p.mu.Unlock()
+	if err != nil {
+		p.Close()
+		return nil, fmt.Errorf("start kafka proxy: %w", err)
 	}
 	return p, nil
 }

@@ -300,3 +300,17 @@ func TestErrorResponsesAtEveryVersion(t *testing.T) {
 		}
 	}
 }
+
+// A port already taken fails Start with the node named, and leaves
+// nothing open.
+func TestStartFailsOnATakenPort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	_, err = kafkaproxy.Start(kafkaproxy.Config{
+		Brokers: map[int32]string{0: "127.0.0.1:1", 1: "127.0.0.1:2"},
+		Ports:   map[int32]int{1: port},
+	})
+	require.ErrorContains(t, err, "listen for broker 1")
+}
