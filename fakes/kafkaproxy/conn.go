@@ -118,7 +118,7 @@ func (c *conn) requests(owed chan<- pending) {
 			}
 		}
 		p.mu.Lock()
-		p.countLocked(h.key, acted, answer != nil)
+		p.countLocked(c.node.id, h.key, acted, answer != nil)
 		p.mu.Unlock()
 
 		noResponse := false

@@ -25,12 +25,13 @@ func TestUnknownBrokerGetsAListener(t *testing.T) {
 	ctx := ctxT(t, 60*time.Second)
 	require.NoError(t, kc.MoveTopicPartition("u", 0, 0))
 	require.NoError(t, kc.MoveTopicPartition("u", 1, 1))
-	cl, dl := f.client(t)
+	cl, dl := f.client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	for i := 0; i < 10; i++ {
 		r := &kgo.Record{Topic: "u", Partition: int32(i % 2), Value: []byte("x")}
 		require.NoError(t, cl.ProduceSync(ctx, r).FirstErr())
 	}
 	require.Len(t, p.Addrs(), 2, "node 1 got a listener")
+	require.Positive(t, p.Stats().Node(1).Seen, "requests reached node 1 through its new listener")
 	require.NotEmpty(t, p.Addr(1))
 	requireOnlyProxy(t, p, dl)
 }

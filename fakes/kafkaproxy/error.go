@@ -29,8 +29,14 @@ type Error struct {
 	Code int16
 }
 
-// ErrorKeys are the API keys Error can answer.
-var ErrorKeys = []int16{0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 22, 24, 25, 26, 28}
+// errorKeys are the API keys Error can answer.
+var errorKeys = []int16{0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 22, 24, 25, 26, 28}
+
+// ErrorKeys lists the API keys Error can answer: Produce, Fetch,
+// ListOffsets, Metadata, OffsetCommit, OffsetFetch, FindCoordinator,
+// JoinGroup, Heartbeat, LeaveGroup, SyncGroup, InitProducerID,
+// AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, TxnOffsetCommit.
+func ErrorKeys() []int16 { return slices.Clone(errorKeys) }
 
 // Check refuses a code kerr does not know (or 0, which is no error) and a
 // key Error cannot answer.
@@ -39,9 +45,9 @@ func (e Error) Check(key int16) error {
 	if ke == nil || ke.Code != e.Code {
 		return fmt.Errorf("kafka error code %d is unknown (or 0, no error): pick one of kerr's codes", e.Code)
 	}
-	if key >= 0 && !slices.Contains(ErrorKeys, key) {
-		names := make([]string, len(ErrorKeys))
-		for i, k := range ErrorKeys {
+	if key >= 0 && !slices.Contains(errorKeys, key) {
+		names := make([]string, len(errorKeys))
+		for i, k := range errorKeys {
 			names[i] = fmt.Sprintf("%d %s", k, kmsg.NameForKey(k))
 		}
 		return fmt.Errorf("cannot build an error response for API key %d (%s): supported keys are %s",

@@ -106,7 +106,7 @@ func Start(cfg Config) (*Proxy, error) {
 		rng:      rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
 		topicIDs: make(map[[16]byte]string),
 		conns:    make(map[*conn]struct{}),
-		stats:    Stats{ByKey: make(map[int16]KeyStats)},
+		stats:    Stats{ByKey: make(map[int16]KeyStats), ByNode: make(map[int32]KeyStats)},
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	ids := make([]int32, 0, len(cfg.Brokers))

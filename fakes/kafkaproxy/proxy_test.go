@@ -284,7 +284,7 @@ func TestCloseLeavesNoListener(t *testing.T) {
 // Every error response the proxy builds encodes and decodes at every
 // version kmsg knows, and carries the code where a client reads it.
 func TestErrorResponsesAtEveryVersion(t *testing.T) {
-	for _, key := range kafkaproxy.ErrorKeys {
+	for _, key := range kafkaproxy.ErrorKeys() {
 		req := kmsg.RequestForKey(key)
 		for v := int16(0); v <= req.MaxVersion(); v++ {
 			t.Run(fmt.Sprintf("%s/v%d", kmsg.NameForKey(key), v), func(t *testing.T) {
@@ -313,4 +313,44 @@ func TestStartFailsOnATakenPort(t *testing.T) {
 		Ports:   map[int32]int{1: port},
 	})
 	require.ErrorContains(t, err, "listen for broker 1")
+}
+
+// Rules come and go while traffic flows (run with -race): a node rule
+// meets only its broker, and every request is counted once.
+func TestRulesChangeUnderTraffic(t *testing.T) {
+	f := newFixture(t, 2, kfake.SeedTopics(2, "churn"))
+	ctx := ctxT(t, 60*time.Second)
+	require.NoError(t, f.kc.MoveTopicPartition("churn", 0, 0))
+	require.NoError(t, f.kc.MoveTopicPartition("churn", 1, 1))
+	cl, _ := f.client(t, kgo.DefaultProduceTopic("churn"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	node1, err := f.p.Inject(kafkaproxy.Rule{Key: 0, Nodes: []int32{1}, Action: kafkaproxy.Delay{Duration: time.Millisecond}})
+	require.NoError(t, err)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 50 && ctx.Err() == nil; i++ {
+			r, err := f.p.Inject(kafkaproxy.Rule{Key: -1, Probability: 0.5, Action: kafkaproxy.Delay{Duration: time.Millisecond}})
+			if err != nil {
+				return
+			}
+			time.Sleep(time.Millisecond)
+			r.Heal()
+		}
+	}()
+	for i := 0; i < 100; i++ {
+		r := &kgo.Record{Partition: int32(i % 2), Value: []byte("x")}
+		require.NoError(t, cl.ProduceSync(ctx, r).FirstErr())
+	}
+	<-done
+	st := f.p.Stats()
+	require.EqualValues(t, 50, node1.Hits(), "the node-1 rule met exactly the 50 produces to partition 1's leader")
+	var byKey, byNode int64
+	for _, ks := range st.ByKey {
+		byKey += ks.Seen
+	}
+	for _, ns := range st.ByNode {
+		byNode += ns.Seen
+	}
+	require.Equal(t, byKey, byNode, "each request counted once")
+	require.Positive(t, st.Node(0).Seen)
 }

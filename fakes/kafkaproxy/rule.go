@@ -116,7 +116,8 @@ func (f *Fault) Rule() Rule { return f.rule }
 func (f *Fault) Heal() {
 	f.once.Do(func() {
 		f.p.mu.Lock()
-		f.p.rules = slices.DeleteFunc(f.p.rules, func(o *Fault) bool { return o == f })
+		// A new slice: act iterates over snapshots of the old one.
+		f.p.rules = slices.DeleteFunc(slices.Clone(f.p.rules), func(o *Fault) bool { return o == f })
 		f.p.mu.Unlock()
 		f.cancel()
 	})
@@ -144,7 +145,7 @@ func (p *Proxy) Inject(r Rule) (*Fault, error) {
 	return f, nil
 }
 
-// claim reports whether f acts on req, taking one from its count. Called
+// claimLocked reports whether f acts on req, taking one from its count. Called
 // with p.mu held.
 func (f *Fault) claimLocked(p *Proxy, req *Request) bool {
 	r := &f.rule

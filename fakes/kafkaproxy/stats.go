@@ -15,6 +15,8 @@ type KeyStats struct {
 type Stats struct {
 	// ByKey is per API key.
 	ByKey map[int16]KeyStats `json:"by_key"`
+	// ByNode is per broker (node id), every key together.
+	ByNode map[int32]KeyStats `json:"by_node"`
 	// Conns is the client connections accepted.
 	Conns int64 `json:"conns"`
 	// DialErrors is the client connections closed because their broker
@@ -37,12 +39,17 @@ func (p *Proxy) Stats() Stats {
 	for k, v := range p.stats.ByKey {
 		s.ByKey[k] = v
 	}
+	s.ByNode = make(map[int32]KeyStats, len(p.stats.ByNode))
+	for n, v := range p.stats.ByNode {
+		s.ByNode[n] = v
+	}
 	return s
 }
 
-// count records one request. Called with p.mu held.
-func (p *Proxy) countLocked(key int16, faulted, answered bool) {
-	ks := p.stats.ByKey[key]
+// Node is the counts of one broker (zero when it saw no request).
+func (s Stats) Node(id int32) KeyStats { return s.ByNode[id] }
+
+func (ks *KeyStats) add(faulted, answered bool) {
 	ks.Seen++
 	if faulted {
 		ks.Faulted++
@@ -50,5 +57,14 @@ func (p *Proxy) countLocked(key int16, faulted, answered bool) {
 	if answered {
 		ks.Answered++
 	}
+}
+
+// countLocked records one request. Called with p.mu held.
+func (p *Proxy) countLocked(node int32, key int16, faulted, answered bool) {
+	ks := p.stats.ByKey[key]
+	ks.add(faulted, answered)
 	p.stats.ByKey[key] = ks
+	ns := p.stats.ByNode[node]
+	ns.add(faulted, answered)
+	p.stats.ByNode[node] = ns
 }

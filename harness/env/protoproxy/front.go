@@ -42,7 +42,7 @@ func (f *Front) Addr(node int32) string { return f.p.Addr(node) }
 // for pf.Count requests). A key the proxy cannot build an error response
 // for wraps env.ErrUnsupported; an unknown error code is an error.
 func (f *Front) InjectError(pf env.ProtocolFault) (func(), error) {
-	if pf.Key >= 0 && !slices.Contains(kafkaproxy.ErrorKeys, pf.Key) {
+	if pf.Key >= 0 && !slices.Contains(kafkaproxy.ErrorKeys(), pf.Key) {
 		return nil, fmt.Errorf("protocol proxy: error responses for API key %d (%s): %w",
 			pf.Key, kmsg.NameForKey(pf.Key), env.ErrUnsupported)
 	}
