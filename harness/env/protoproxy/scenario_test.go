@@ -23,10 +23,22 @@ import (
 // interface, so only its methods are promoted).
 type frontEnv struct {
 	env.Environment
-	regions map[string]*frontRegion
+	regions  map[string]*frontRegion
+	override map[string]env.Region // a region of another kind (real Kafka)
+	backend  string                // "" : the embedded environment's name
+}
+
+func (e *frontEnv) Backend() string {
+	if e.backend != "" {
+		return e.backend
+	}
+	return e.Environment.Backend()
 }
 
 func (e *frontEnv) Region(name string) env.Region {
+	if r := e.override[name]; r != nil {
+		return r
+	}
 	if r := e.regions[name]; r != nil {
 		return r
 	}
