@@ -37,6 +37,10 @@
 //     on a free port with the address the broker advertised as upstream.
 //   - The listeners bind loopback only.
 //
+// harness/env/protoproxy wraps a Proxy as the env interfaces a backend
+// implements (ProtocolFaulter, RequestSlower). realkafka starts one real
+// Apache Kafka node for the tests.
+//
 // Link faults (latency, bandwidth, a cut TCP stream) are not this
 // package's: they belong to a byte-level proxy such as toxiproxy.
 package kafkaproxy

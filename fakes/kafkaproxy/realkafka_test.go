@@ -60,7 +60,9 @@ func TestRealKafkaThroughProxy(t *testing.T) {
 	require.EqualValues(t, 30, committed, "the healed commit reached Kafka")
 
 	const d = 300 * time.Millisecond
-	slow, err := p.Inject(kafkaproxy.Rule{Key: 0, Count: 1, Action: kafkaproxy.Delay{Duration: d}})
+	// A topic rule (produce v13, which Kafka 4 serves, names topics by ID;
+	// the proxy resolves them from the metadata it relayed).
+	slow, err := p.Inject(kafkaproxy.Rule{Key: 0, Topic: "real", Count: 1, Action: kafkaproxy.Delay{Duration: d}})
 	require.NoError(t, err)
 	start := time.Now()
 	produce(ctx, t, admin, "real", 30, 1)

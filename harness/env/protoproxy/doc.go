@@ -24,6 +24,9 @@
 //     reconnect now (a pause that the broker does not notice, say):
 //     CloseConns.
 //
+// On the containers backend the same holds with the brokers' host-mapped
+// ports as upstreams.
+//
 // The front's listeners are on 127.0.0.1; a region whose brokers live in
 // network namespaces keeps its front in the harness's own namespace, where
 // the test's clients run.
