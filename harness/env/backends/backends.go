@@ -9,6 +9,7 @@ import (
 	"github.com/pipechaos/pipechaos/harness/env"
 	"github.com/pipechaos/pipechaos/harness/env/containers"
 	"github.com/pipechaos/pipechaos/harness/env/embedded"
+	"github.com/pipechaos/pipechaos/harness/env/nodes"
 )
 
 // New opens an environment for a test; teardown is registered with
@@ -25,6 +26,8 @@ func New(tb testing.TB, opts ...env.Opt) env.Environment {
 	case env.Containers:
 		containers.RequireAvailable(tb)
 		e, err = containers.New(tb, cfg)
+	case env.Nodes:
+		e, err = nodes.New(tb, cfg)
 	default:
 		e, err = embedded.New(tb, cfg)
 	}

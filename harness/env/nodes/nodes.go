@@ -140,9 +140,12 @@ func start(cfg env.Config, registerClose func(*Environment)) (_ *Environment, er
 	var wg sync.WaitGroup
 	for i, name := range names {
 		wg.Go(func() {
+			t0 := time.Now()
 			r, err := e.newRegion(name, i*cfg.BrokersPerRegion)
 			if err == nil {
+				t1 := time.Now()
 				err = r.start(ctx, r.brokers...)
+				cfg.Logf("nodes: region %s laid out in %v, its brokers ready %v later", name, t1.Sub(t0).Round(time.Millisecond), time.Since(t1).Round(time.Millisecond))
 			}
 			e.mu.Lock()
 			e.regions[name] = r
@@ -152,8 +155,16 @@ func start(cfg env.Config, registerClose func(*Environment)) (_ *Environment, er
 			}
 		})
 	}
-	wg.Go(func() { e.registry, errs[2] = e.startRegistry(ctx) })
-	wg.Go(func() { e.store, errs[3] = e.startStore(ctx) })
+	wg.Go(func() {
+		t0 := time.Now()
+		e.registry, errs[2] = e.startRegistry(ctx)
+		cfg.Logf("nodes: registry up in %v", time.Since(t0).Round(time.Millisecond))
+	})
+	wg.Go(func() {
+		t0 := time.Now()
+		e.store, errs[3] = e.startStore(ctx)
+		cfg.Logf("nodes: store up in %v", time.Since(t0).Round(time.Millisecond))
+	})
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

@@ -104,15 +104,17 @@ func (e *Environment) layoutBroker(r *Region, b *broker, index int, voters []str
 	return nil
 }
 
-// format writes the node's storage (meta.properties and the bootstrap
-// metadata) with kafka.tools.StorageTool.
+// format writes the node's storage as kafka.tools.StorageTool format
+// would: meta.properties (cluster, node and directory ids) and the
+// bootstrap metadata snapshot, which holds only the feature levels of the
+// distribution and is the same for every node, so StorageTool runs once
+// per process (bootstrapSnapshot) instead of once per node.
 func (e *Environment) format(b *broker, cluster string) error {
-	logFile := filepath.Join(filepath.Dir(b.props), "format.log")
-	argv := append(jvmArgs(e.dist, logFile), "kafka.tools.StorageTool", "format", "-t", cluster, "-c", b.props)
-	if out, err := output(argv...); err != nil {
-		return fmt.Errorf("format storage of %s: %w\n%s", b.node, err, out)
+	snap, err := bootstrapSnapshot(e.dist, e.dir)
+	if err != nil {
+		return err
 	}
-	return nil
+	return writeStorage(b.data, snap, cluster, b.id)
 }
 
 func (r *Region) Name() string { return r.name }
