@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/pipechaos/pipechaos/harness"
+	"github.com/pipechaos/pipechaos/harness/env"
 )
 
 // partitionLeaders reads, from the region's own metadata, the leader and
@@ -42,4 +43,20 @@ func describeLeaders(now, before kadm.PartitionDetails) string {
 		parts = append(parts, s)
 	}
 	return strings.Join(parts, "; ")
+}
+
+// narrateLeaders logs the leaders and ISRs of topic in the primary region
+// when its partitions are really replicated (on kfake there is no election
+// to tell), marking the leaders elected since before; it returns what it read.
+func narrateLeaders(ctx context.Context, r *harness.Run, when, topic string, before kadm.PartitionDetails) kadm.PartitionDetails {
+	if _, ok := r.Env.Region(env.Primary).(env.Replicated); !ok {
+		return nil
+	}
+	now, err := partitionLeaders(ctx, r, env.Primary, topic)
+	if err != nil {
+		r.Logf("%s: leaders unknown: %v", when, err)
+		return nil
+	}
+	r.Logf("%s: %s", when, describeLeaders(now, before))
+	return now
 }

@@ -17,6 +17,7 @@ import (
 
 func newEnv(t testing.TB) env.Environment {
 	t.Helper()
+	nodes.RequireAvailable(t)
 	cfg, err := env.NewConfig(env.Backend(env.Nodes), env.Logf(t.Logf))
 	require.NoError(t, err)
 	e, err := nodes.New(t, cfg)

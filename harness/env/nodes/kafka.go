@@ -53,6 +53,15 @@ func checkDist(d string) error {
 	return nil
 }
 
+// lookJava finds the java launcher the brokers run with (Java 17 or later).
+func lookJava() (string, error) {
+	p, err := exec.LookPath("java")
+	if err != nil {
+		return "", fmt.Errorf("java is not installed: the nodes backend runs Kafka on Java 17 or later (apt-get install openjdk-17-jre-headless)")
+	}
+	return p, nil
+}
+
 // repoRoot is the module's root, found from this file's path.
 func repoRoot() string {
 	_, file, _, _ := runtime.Caller(0)

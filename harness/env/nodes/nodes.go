@@ -17,7 +17,7 @@ import (
 
 // startTimeout bounds the start of a region (six JVMs at once on a loaded
 // two-core machine take tens of seconds) and of one restarted broker.
-const startTimeout = 3 * time.Minute
+const startTimeout = 6 * time.Minute
 
 // Environment is the nodes backend's env.Environment.
 type Environment struct {
@@ -28,6 +28,7 @@ type Environment struct {
 	owner   string // ownerEnv value: "<pid>:<session>"
 	net     *network
 	noNetns string // why namespaces are not used, "" when they are
+	shared  bool   // Shared's: Close does nothing
 
 	regions  map[string]*Region
 	registry *Registry
@@ -97,6 +98,9 @@ func start(cfg env.Config, registerClose func(*Environment)) (_ *Environment, er
 		cfg.Logf("nodes: sweep of leftovers: %v", err)
 	} else if len(removed) > 0 {
 		cfg.Logf("nodes: swept leftovers of dead owners: %s", strings.Join(removed, "; "))
+	}
+	if err := Available(); err != nil {
+		return nil, err
 	}
 	dist, err := kafkaDist()
 	if err != nil {
@@ -210,8 +214,16 @@ func (e *Environment) Session() string { return e.session }
 func (e *Environment) Namespaces() bool { return e.net.netns }
 
 // Close kills every process, stops the fault layers, deletes the
-// namespaces, veths, bridge and iptables rules. It is idempotent.
+// namespaces, veths, bridge and iptables rules. It is idempotent. The
+// shared environment (Shared) ignores it: CloseShared closes that one.
 func (e *Environment) Close() error {
+	if e.shared {
+		return nil
+	}
+	return e.closeNow()
+}
+
+func (e *Environment) closeNow() error {
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()

@@ -93,6 +93,7 @@ func freePort() (int, error) {
 type service struct {
 	proc  *process
 	port  int
+	body  httpfault.Opt
 	layer *httpfault.Layer
 	srv   *httpfault.Server
 }
@@ -109,18 +110,28 @@ func (e *Environment) startService(ctx context.Context, name string, argv []stri
 	if err := waitHTTP(ctx, s.proc, fmt.Sprintf("http://127.0.0.1:%d%s", port, health)); err != nil {
 		return nil, err
 	}
-	s.layer = httpfault.NewProxy(&url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", port)}, body)
-	srv, err := httpfault.Serve(s.layer, "")
-	if err != nil {
-		return nil, fmt.Errorf("serve fault layer of %s: %w", name, err)
+	s.body = body
+	if err := s.serveLayer(""); err != nil {
+		return nil, err
 	}
-	s.srv = srv
 	e.addCloser(func() error {
-		err := srv.Close()
+		err := s.srv.Close()
 		s.layer.CloseIdleConnections()
 		return err
 	})
 	return s, nil
+}
+
+// serveLayer puts a new fault layer in front of the process, served on
+// addr ("": a free port on 127.0.0.1).
+func (s *service) serveLayer(addr string) error {
+	s.layer = httpfault.NewProxy(&url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", s.port)}, s.body)
+	srv, err := httpfault.Serve(s.layer, addr)
+	if err != nil {
+		return fmt.Errorf("serve fault layer of %s: %w", s.proc.name, err)
+	}
+	s.srv = srv
+	return nil
 }
 
 // waitHTTP polls url until it answers 200, the process exits or ctx ends.
