@@ -46,18 +46,21 @@ func Shared(tb testing.TB, cfg env.Config) (env.Environment, error) {
 		if err := shared.e.Reset(ctx); err != nil {
 			return nil, fmt.Errorf("reset the shared nodes environment: %w", err)
 		}
-		cfg.Logf("nodes: shared environment %s reset in %v", shared.e.session, time.Since(start).Round(time.Millisecond))
-		shared.e.cfg.Logf = cfg.Logf
+		tb.Logf("nodes: shared environment %s reset in %v", shared.e.session, time.Since(start).Round(time.Millisecond))
 		return shared.e, nil
 	}
 	if shared.e != nil {
 		_ = shared.e.closeNow()
 		shared.e = nil
 	}
+	// The start is told in this test's log; later lines would outlive it.
+	logf := cfg.Logf
+	cfg.Logf = func(format string, args ...any) { logf(format, args...); tb.Logf(format, args...) }
 	e, err := Start(cfg)
 	if err != nil {
 		return nil, err
 	}
+	e.cfg.Logf = logf
 	e.shared = true
 	shared.e, shared.cfg = e, key
 	return e, nil
