@@ -97,11 +97,13 @@ func runScenario(t *testing.T, name string) {
 
 // budgeted gives a scenario more time on real Kafka (the nodes backend),
 // where a broker restart, a region start or a group join takes seconds to
-// tens of seconds on a loaded machine instead of kfake's milliseconds.
+// tens of seconds on a loaded machine instead of kfake's milliseconds, and
+// a sink writing to MinIO on disk more time to drain.
 func budgeted(s *harness.Scenario, e env.Environment) *harness.Scenario {
 	if e.Backend() != env.Nodes {
 		return s
 	}
+	drainTimeout = 30 * time.Second
 	c := *s
 	c.Budget = 10 * max(c.Budget, 30*time.Second)
 	return &c
