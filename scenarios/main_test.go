@@ -103,7 +103,9 @@ func budgeted(s *harness.Scenario, e env.Environment) *harness.Scenario {
 	if e.Backend() != env.Nodes {
 		return s
 	}
-	drainTimeout = 30 * time.Second
+	if drainTimeout != 30*time.Second { // written once, before any scenario reads it
+		drainTimeout = 30 * time.Second
+	}
 	c := *s
 	c.Budget = 10 * max(c.Budget, 30*time.Second)
 	return &c
