@@ -15,7 +15,7 @@ demo:
 ## the containers backend's own tests); then the scenario catalogue again on the
 ## containers backend. Without Docker the container parts skip with the reason,
 ## unless CI=true, where they fail.
-test: lint images-if-docker test-embedded test-nodes test-containers
+test: lint images-if-docker test-embedded test-containers
 
 test-embedded:
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
