@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    ?= ./...
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all demo test test-embedded test-containers images-if-docker bench lint images clean docker-engine kafka-dist
+.PHONY: all demo test test-embedded test-nodes test-containers images-if-docker bench lint images clean docker-engine kafka-dist
 
 all: lint test
 
@@ -19,6 +19,13 @@ test: lint images-if-docker test-embedded test-containers
 
 test-embedded:
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+
+## test-nodes: the scenario catalogue on real Apache Kafka (the nodes backend:
+## brokers as processes in network namespaces; the distribution comes through
+## Maven, `make kafka-dist`; MinIO from scripts/minio-bin.sh).
+test-nodes: kafka-dist
+	@scripts/minio-bin.sh >/dev/null
+	PIPECHAOS_BACKEND=nodes $(GO) test -race -count=1 -timeout 40m ./scenarios/...
 
 test-containers: images-if-docker
 	@if [ -n "$$PIPECHAOS_DOCKER_UNAVAILABLE" ]; then echo "containers backend: not exercised: $$PIPECHAOS_DOCKER_UNAVAILABLE"; \

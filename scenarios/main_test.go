@@ -8,10 +8,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/pipechaos/pipechaos/harness"
+	"github.com/pipechaos/pipechaos/harness/env"
 	"github.com/pipechaos/pipechaos/harness/env/backends"
 	"github.com/pipechaos/pipechaos/reports"
 )
@@ -26,6 +28,10 @@ type reportingMain struct{ m *testing.M }
 
 func (r reportingMain) Run() int {
 	code := r.m.Run()
+	if err := backends.CloseShared(); err != nil {
+		fmt.Fprintf(os.Stderr, "close the shared environment: %v\n", err)
+		code = 1
+	}
 	if dir := os.Getenv("PIPECHAOS_REPORT_DIR"); dir != "" {
 		outcomesMu.Lock()
 		defer outcomesMu.Unlock()
@@ -66,7 +72,7 @@ func runScenario(t *testing.T, name string) {
 				t.Fatal(err)
 			}
 			e := backends.New(t)
-			out := harness.Execute(context.Background(), s, v, e, seed, t.Logf)
+			out := harness.Execute(context.Background(), budgeted(s, e), v, e, seed, t.Logf)
 			writeReport(t, out)
 			if out.Check != nil {
 				t.Logf("ledger: %s", out.Check.Summary())
@@ -87,6 +93,22 @@ func runScenario(t *testing.T, name string) {
 			}
 		})
 	}
+}
+
+// budgeted gives a scenario more time on real Kafka (the nodes backend),
+// where a broker restart, a region start or a group join takes seconds to
+// tens of seconds on a loaded machine instead of kfake's milliseconds, and
+// a sink writing to MinIO on disk more time to drain.
+func budgeted(s *harness.Scenario, e env.Environment) *harness.Scenario {
+	if e.Backend() != env.Nodes {
+		return s
+	}
+	if drainTimeout != 30*time.Second { // written once, before any scenario reads it
+		drainTimeout = 30 * time.Second
+	}
+	c := *s
+	c.Budget = 10 * max(c.Budget, 30*time.Second)
+	return &c
 }
 
 // writeReport writes the outcome's reports when PIPECHAOS_REPORT_DIR is set.
