@@ -143,7 +143,8 @@ debian_source() {
 
 # The JRE base: a minimal Debian root filesystem made by debootstrap with
 # Debian's headless OpenJDK 17, imported as pipechaos/debian-jre. Its
-# inputs are the suite, the mirror, the package list and this recipe; the
+# inputs are the suite, the mirror, the package list and the recipe
+# (debian_rootfs); the
 # rootfs tarball is cached per input hash in $CACHE/debian-jre, so the
 # image is re-imported (seconds) rather than rebuilt when it went missing.
 DEBIAN_JRE_PACKAGES="openjdk-17-jre-headless"
@@ -151,7 +152,7 @@ build_debian-jre() {
 	local ref="pipechaos/debian-jre:$TAG" src mirror suite hash have tarball rootfs start
 	src="$(debian_source)" || exit 1
 	read -r mirror suite <<<"$src"
-	hash="$( { echo "$suite $mirror $DEBIAN_JRE_PACKAGES"; declare -f build_debian-jre debian_rootfs; } | sha256sum | awk '{print $1}')"
+	hash="$( { echo "$suite $mirror $DEBIAN_JRE_PACKAGES"; declare -f debian_rootfs; } | sha256sum | awk '{print $1}')"
 	have="$(docker image inspect -f '{{index .Config.Labels "pipechaos.content-hash"}}' "$ref" 2>/dev/null || true)"
 	if [ "$have" = "$hash" ]; then
 		echo "images: $ref is up to date (${hash:0:12})"
@@ -160,8 +161,12 @@ build_debian-jre() {
 	tarball="$CACHE/debian-jre/${hash:0:16}.tar"
 	start=$SECONDS
 	if [ ! -f "$tarball" ]; then
-		command -v debootstrap >/dev/null 2>&1 || { echo "images: debootstrap is not installed; install it (apt-get install debootstrap)" >&2; exit 1; }
-		[ "$(id -u)" = 0 ] || { echo "images: debootstrap needs root to build $ref" >&2; exit 1; }
+		[ "$(id -u)" = 0 ] || { echo "images: building $ref runs debootstrap and chroot, which need root" >&2; exit 1; }
+		if ! command -v debootstrap >/dev/null 2>&1; then
+			echo "images: installing debootstrap from Debian's packages" >&2
+			apt-get install -y -q debootstrap >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q debootstrap >/dev/null; } ||
+				{ echo "images: debootstrap is not installed and apt-get install debootstrap failed; install it" >&2; exit 1; }
+		fi
 		mkdir -p "$CACHE/debian-jre"
 		rootfs="$(mktemp -d "$CACHE/debian-jre/.rootfs.XXXXXX")"
 		echo "images: building the $suite root filesystem with $DEBIAN_JRE_PACKAGES (debootstrap, a few minutes; cached afterwards in $tarball)" >&2

@@ -131,10 +131,14 @@ func (e *environment) Backend() string { return env.Containers }
 func (e *environment) Region(name string) env.Region {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if r, ok := e.regions[name]; ok {
-		return r
+	r, ok := e.regions[name]
+	switch {
+	case !ok:
+		return nil
+	case r.official:
+		return officialRegion{r}
 	}
-	return nil
+	return r
 }
 
 func (e *environment) Registry() env.Registry { return e.registry }
