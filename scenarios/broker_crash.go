@@ -43,6 +43,8 @@ func runBrokerCrash(ctx context.Context, r *harness.Run, build sinkBuilder) erro
 	defer pl.close()
 	r.Logf("the sink consumes %q (6 partitions of a three-broker region); broker 1 crashes after 800 acked records "+
 		"and restarts on its data after 1800", pl.topic)
+	stopLeaders := watchLeaders(ctx, r, env.Primary, pl.topic, 1)
+	defer stopLeaders()
 	sched := r.Schedule(ctx, nemesis.Step{
 		Nemesis: nemesis.BrokerCrash{Region: env.Primary, Node: 1},
 		Start:   nemesis.AfterAcked(r.History, 800),

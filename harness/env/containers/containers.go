@@ -138,6 +138,16 @@ func New(tb testing.TB, cfg env.Config, opts ...Opt) (env.Environment, error) {
 
 func (e *environment) Backend() string { return env.Containers }
 
+// BudgetScale stretches a scenario's time budget (harness.Execute): real
+// Apache Kafka brokers take seconds to fence a dead broker and elect new
+// leaders, and six JVMs share the machine with the test.
+func (e *environment) BudgetScale() float64 {
+	if officialKafka(e.ccfg.KafkaImage) {
+		return 4
+	}
+	return 1
+}
+
 func (e *environment) Region(name string) env.Region {
 	e.mu.Lock()
 	r, ok := e.regions[name]
