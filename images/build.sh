@@ -144,9 +144,9 @@ debian_source() {
 # The JRE base: a minimal Debian root filesystem made by debootstrap with
 # Debian's headless OpenJDK 17, imported as pipechaos/debian-jre. Its
 # inputs are the suite, the mirror, the package list and the recipe
-# (debian_rootfs); the
-# rootfs tarball is cached per input hash in $CACHE/debian-jre, so the
-# image is re-imported (seconds) rather than rebuilt when it went missing.
+# (debian_rootfs); the rootfs tarball is cached per input hash in
+# $CACHE/debian-jre, so the image is re-imported (seconds) rather than
+# rebuilt when it went missing.
 DEBIAN_JRE_PACKAGES="openjdk-17-jre-headless"
 build_debian-jre() {
 	local ref="pipechaos/debian-jre:$TAG" src mirror suite hash have tarball rootfs start
@@ -170,9 +170,13 @@ build_debian-jre() {
 		mkdir -p "$CACHE/debian-jre"
 		rootfs="$(mktemp -d "$CACHE/debian-jre/.rootfs.XXXXXX")"
 		echo "images: building the $suite root filesystem with $DEBIAN_JRE_PACKAGES (debootstrap, a few minutes; cached afterwards in $tarball)" >&2
+		# A failed build leaves nothing behind; --one-file-system keeps rm
+		# out of a /proc that failed to unmount.
+		trap 'umount "'"$rootfs"'/proc" 2>/dev/null; rm -rf --one-file-system "'"$rootfs"'" "'"$rootfs"'.log" "'"$tarball"'.tmp.$$" "$work"' EXIT
 		debian_rootfs "$rootfs" "$suite" "$mirror"
 		tar --numeric-owner -C "$rootfs" -cf "$tarball.tmp.$$" . && mv "$tarball.tmp.$$" "$tarball"
-		rm -rf "$rootfs"
+		rm -rf --one-file-system "$rootfs"
+		trap 'rm -rf "$work"' EXIT
 	fi
 	docker import \
 		-c "LABEL pipechaos.content-hash=$hash" -c "LABEL pipechaos.image=debian-jre" \
@@ -194,7 +198,6 @@ debian_rootfs() {
 		exit 1
 	}
 	mount -t proc proc "$dir/proc"
-	trap 'umount "'"$dir"'/proc" 2>/dev/null || true; rm -rf "$work"' EXIT
 	if ! chroot "$dir" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
 		sh -c "apt-get update -q && apt-get install -y -q --no-install-recommends $DEBIAN_JRE_PACKAGES" >>"$dir.log" 2>&1; then
 		tail -20 "$dir.log" >&2
@@ -202,7 +205,6 @@ debian_rootfs() {
 		exit 1
 	fi
 	umount "$dir/proc"
-	trap 'rm -rf "$work"' EXIT
 	chroot "$dir" apt-get clean
 	rm -rf "$dir"/var/lib/apt/lists/* "$dir"/var/cache/apt/* "$dir"/usr/share/doc/* "$dir"/usr/share/man/* \
 		"$dir"/usr/share/info/* "$dir"/var/log/*.log "$dir"/var/log/apt/* "$dir"/tmp/* "$dir"/root/.cache
