@@ -34,6 +34,12 @@ test-containers: images-if-docker
 		PIPECHAOS_BACKEND=containers $(GO) test -race -count=1 -timeout 40m ./scenarios/...; \
 	else echo "containers backend: skipped: Docker does not answer (docker info failed); start Docker to run it"; fi
 
+## test-apache-kafka: the scenario catalogue on the containers backend with real
+## Apache Kafka (pipechaos/apache-kafka: one container per broker); slower.
+.PHONY: test-apache-kafka
+test-apache-kafka: images-if-docker
+	PIPECHAOS_BACKEND=containers PIPECHAOS_KAFKA_IMAGE=pipechaos/apache-kafka:dev $(GO) test -race -count=1 -timeout 90m ./scenarios/...
+
 # images-if-docker builds the images when Docker answers; with CI=true a
 # missing Docker is an error, elsewhere a skip with the reason.
 images-if-docker:
@@ -59,7 +65,8 @@ docker-engine:
 kafka-dist:
 	@scripts/kafka-dist.sh
 
-## images: build the container images (FROM scratch, static Go binaries, no pulls).
+## images: build the container images (FROM scratch, static Go binaries; the
+## real Kafka image on a debootstrapped JRE base; no pulls).
 images:
 	./images/build.sh
 

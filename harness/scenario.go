@@ -197,6 +197,11 @@ func Execute(ctx context.Context, s *Scenario, v Variant, e env.Environment, see
 	if budget == 0 {
 		budget = 30 * time.Second
 	}
+	// A backend whose Kafka reacts in seconds rather than milliseconds
+	// (real brokers: fencing, elections, replication) stretches the budget.
+	if bs, ok := e.(interface{ BudgetScale() float64 }); ok && bs.BudgetScale() > 1 {
+		budget = time.Duration(float64(budget) * bs.BudgetScale())
+	}
 	ctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	r := &Run{

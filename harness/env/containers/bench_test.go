@@ -13,21 +13,29 @@ import (
 
 // BenchmarkEnvironmentUp measures containers.New (images cached): two
 // regions of three brokers, registry and MinIO with its bucket, all ready.
-// It reports the median in seconds (target: 5 s or less).
+// It reports the median in seconds and milliseconds (target with kfake: 5 s
+// or less). With an Apache Kafka image the secondary region starts on first
+// use: ms/up-median is what a primary-only scenario waits for,
+// ms/both-regions-median includes the secondary region's start.
 func BenchmarkEnvironmentUp(b *testing.B) {
 	containers.RequireAvailable(b)
 	cfg, err := env.NewConfig(env.Backend(env.Containers))
 	require.NoError(b, err)
-	var ups []time.Duration
+	var ups, boths []time.Duration
 	for b.Loop() {
 		start := time.Now()
 		e, err := containers.New(b, cfg)
 		require.NoError(b, err)
 		ups = append(ups, time.Since(start))
+		require.NotNil(b, e.Region(env.Secondary))
+		boths = append(boths, time.Since(start))
 		b.StopTimer()
 		require.NoError(b, e.Close())
 		b.StartTimer()
 	}
 	slices.Sort(ups)
+	slices.Sort(boths)
 	b.ReportMetric(ups[len(ups)/2].Seconds(), "s/up-median")
+	b.ReportMetric(float64(ups[len(ups)/2].Milliseconds()), "ms/up-median")
+	b.ReportMetric(float64(boths[len(boths)/2].Milliseconds()), "ms/both-regions-median")
 }

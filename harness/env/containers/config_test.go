@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/client"
 	"github.com/stretchr/testify/require"
@@ -32,6 +34,8 @@ func TestImageKinds(t *testing.T) {
 	}
 	require.True(t, officialKafka("apache/kafka:3.9.0"))
 	require.True(t, officialKafka("docker.io/apache/kafka-native:3.9.0"))
+	require.True(t, officialKafka(ApacheKafkaImage), "the locally built Apache Kafka image runs one broker per container")
+	require.False(t, officialKafka(FakeKafkaImage))
 	require.False(t, officialKafka(DefaultKafkaImage))
 	require.True(t, officialRegistry("confluentinc/cp-schema-registry:7.7.1"))
 	require.False(t, officialRegistry(DefaultRegistryImage))
@@ -100,15 +104,80 @@ func TestApacheKafkaNodes(t *testing.T) {
 		"clients on the host get the fixed loopback port, containers the network alias")
 	require.Equal(t, "0@kafka-secondary-0:9094,1@kafka-secondary-1:9094,2@kafka-secondary-2:9094", n.env["KAFKA_CONTROLLER_QUORUM_VOTERS"])
 	require.Equal(t, "3", n.env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"])
+	require.Equal(t, "3", n.env["KAFKA_DEFAULT_REPLICATION_FACTOR"], "real replicas: three per partition")
+	require.Equal(t, "2", n.env["KAFKA_MIN_INSYNC_REPLICAS"], "acks=all needs two in sync")
+	require.Equal(t, "2", n.env["KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"])
+	require.Equal(t, "false", n.env["KAFKA_AUTO_LEADER_REBALANCE_ENABLE"], "leaders move only when a fault moves them")
+	require.Equal(t, "0", n.env["KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS"])
+	require.Equal(t, "127.0.0.1:41002", n.clientAddr)
 	require.Equal(t, nodes[0].env["CLUSTER_ID"], n.env["CLUSTER_ID"], "one cluster id per region")
 	require.NotEqual(t, apacheKafkaNodes("primary", []int{1})[0].env["CLUSTER_ID"], n.env["CLUSTER_ID"])
-	require.Equal(t, "1", apacheKafkaNodes("primary", []int{42000})[0].env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"])
+	one := apacheKafkaNodes("primary", []int{42000})[0].env
+	require.Equal(t, "1", one["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"])
+	require.Equal(t, "1", one["KAFKA_MIN_INSYNC_REPLICAS"], "a one-broker region still takes acks=all writes")
 
 	req := apply(t, officialKafkaOpts(n, Config{StartupTimeout: 1})...)
 	require.Equal(t, n.env, req.Env)
 	w, ok := only(t, req.WaitingFor).(*kafkaReady)
 	require.True(t, ok, "readiness is a Kafka request on the loopback port")
 	require.Equal(t, 41002, w.port)
+}
+
+// TestEntrypointProperties runs the apache-kafka image's entrypoint on
+// the host (--print-config: no JVM) and checks the official image's
+// mapping of KAFKA_* variables to server properties.
+func TestEntrypointProperties(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("bash is not installed")
+	}
+	node := apacheKafkaNodes("primary", []int{40001, 40002, 40003})[2]
+	cmd := exec.Command("bash", "../../../images/apache-kafka/kafka-entrypoint.sh", "--print-config")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "KAFKA_LISTENER_NAME_BROKER_SASL___X__Y=z", "KAFKA_OPTS=-Dx=y"}
+	for k, v := range node.env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, string(out))
+	props := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+			props[k] = v
+		}
+	}
+	require.Equal(t, "2", props["node.id"])
+	require.Equal(t, "broker,controller", props["process.roles"])
+	require.Equal(t, node.env["KAFKA_LISTENERS"], props["listeners"])
+	require.Equal(t, node.env["KAFKA_ADVERTISED_LISTENERS"], props["advertised.listeners"])
+	require.Equal(t, node.env["KAFKA_CONTROLLER_QUORUM_VOTERS"], props["controller.quorum.voters"])
+	require.Equal(t, "CONTROLLER", props["controller.listener.names"])
+	require.Equal(t, "2", props["min.insync.replicas"])
+	require.Equal(t, "/var/lib/kafka/data", props["log.dirs"], "data in the image's volume")
+	require.Equal(t, "z", props["listener.name.broker.sasl-x_y"], "___ is a dash, __ an underscore")
+	for k := range props {
+		require.NotContains(t, k, "opts", "JVM options are not server properties")
+	}
+	require.NotContains(t, props, "cluster.id")
+
+	cmd = exec.Command("bash", "../../../images/apache-kafka/kafka-entrypoint.sh")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "KAFKA_PROCESS_ROLES=broker"}
+	out, err = cmd.CombinedOutput()
+	require.Error(t, err)
+	require.Contains(t, string(out), "CLUSTER_ID is not set")
+}
+
+func TestStartupTimeoutByImage(t *testing.T) {
+	c, err := NewConfig(KafkaImage(FakeKafkaImage))
+	require.NoError(t, err)
+	require.Equal(t, 60*time.Second, c.StartupTimeout)
+	c, err = NewConfig(KafkaImage(ApacheKafkaImage))
+	require.NoError(t, err)
+	require.Equal(t, 180*time.Second, c.StartupTimeout, "six JVMs need longer")
+	c, err = NewConfig(KafkaImage(ApacheKafkaImage), StartupTimeout(time.Minute))
+	require.NoError(t, err)
+	require.Equal(t, time.Minute, c.StartupTimeout, "an explicit timeout wins")
+	require.Equal(t, 2, minInsync(3))
+	require.Equal(t, 3, replicationFactor(5))
+	require.Equal(t, []string{"127.0.0.1:1", "127.0.0.1:2"}, clientAddrs([]int{1, 2}))
 }
 
 func TestCPSchemaRegistryEnv(t *testing.T) {

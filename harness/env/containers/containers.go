@@ -33,6 +33,7 @@ type environment struct {
 	net     *testcontainers.DockerNetwork
 
 	regions  map[string]*region
+	lazy     map[string]*lazyRegion // Apache Kafka: regions started on first use
 	registry *registry
 	store    *store
 
@@ -51,6 +52,8 @@ var _ env.Environment = (*environment)(nil)
 // tb.Cleanup before anything starts, so a failed or panicking test still
 // removes what was started. Containers keep their data in their own
 // writable layer (across stop, kill and start); cfg.DataDir is not used.
+// With an Apache Kafka image the secondary region starts on its first
+// Region call rather than here.
 func New(tb testing.TB, cfg env.Config, opts ...Opt) (env.Environment, error) {
 	tb.Helper()
 	ccfg, err := NewConfig(opts...)
@@ -72,6 +75,7 @@ func New(tb testing.TB, cfg env.Config, opts ...Opt) (env.Environment, error) {
 		docker:  docker,
 		logger:  logfLogger(cfg.Logf),
 		regions: make(map[string]*region),
+		lazy:    make(map[string]*lazyRegion),
 	}
 	e.labels = ownerLabels(e.session)
 	tb.Cleanup(func() {
@@ -101,6 +105,12 @@ func New(tb testing.TB, cfg env.Config, opts ...Opt) (env.Environment, error) {
 	var wg sync.WaitGroup
 	errs := make([]error, 4)
 	for i, name := range []string{env.Primary, env.Secondary} {
+		if name == env.Secondary && officialKafka(ccfg.KafkaImage) {
+			// Three JVMs fewer at start: most scenarios never touch the
+			// secondary region; it starts when first asked for.
+			e.lazy[name] = &lazyRegion{}
+			continue
+		}
 		wg.Go(func() {
 			r, err := retryPorts(func() (*region, error) { return e.startRegion(ctx, name) })
 			if err == nil {
@@ -128,13 +138,64 @@ func New(tb testing.TB, cfg env.Config, opts ...Opt) (env.Environment, error) {
 
 func (e *environment) Backend() string { return env.Containers }
 
+// BudgetScale stretches a scenario's time budget (harness.Execute): real
+// Apache Kafka brokers take seconds to fence a dead broker and elect new
+// leaders, and six JVMs share the machine with the test.
+func (e *environment) BudgetScale() float64 {
+	if officialKafka(e.ccfg.KafkaImage) {
+		return 4
+	}
+	return 1
+}
+
 func (e *environment) Region(name string) env.Region {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if r, ok := e.regions[name]; ok {
-		return r
+	r, ok := e.regions[name]
+	lz := e.lazy[name]
+	e.mu.Unlock()
+	if !ok && lz != nil {
+		r = e.startLazy(name, lz)
 	}
-	return nil
+	switch {
+	case r == nil:
+		return nil
+	case r.official:
+		return officialRegion{r}
+	}
+	return r
+}
+
+// lazyRegion is a region started on first use.
+type lazyRegion struct {
+	once sync.Once
+	r    *region
+}
+
+// startLazy starts a lazy region once; a failure is logged and the region
+// stays nil (an unknown region to the caller).
+func (e *environment) startLazy(name string, lz *lazyRegion) *region {
+	lz.once.Do(func() {
+		e.mu.Lock()
+		closed := e.closed
+		e.mu.Unlock()
+		if closed {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*e.ccfg.StartupTimeout)
+		defer cancel()
+		start := time.Now()
+		r, err := retryPorts(func() (*region, error) { return e.startRegion(ctx, name) })
+		if err != nil {
+			e.cfg.Logf("containers: start region %s on first use: %v", name, err)
+			return
+		}
+		e.cfg.Logf("containers: region %s started on first use in %v", name, time.Since(start).Round(time.Millisecond))
+		e.mu.Lock()
+		e.regions[name] = r
+		e.mu.Unlock()
+		lz.r = r
+	})
+	return lz.r
 }
 
 func (e *environment) Registry() env.Registry { return e.registry }

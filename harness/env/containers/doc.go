@@ -27,6 +27,20 @@
 // for a region, the registry and the store. A fault an image cannot do
 // returns an error wrapping env.ErrUnsupported.
 //
+// Real Apache Kafka (pipechaos/apache-kafka:dev, built by `make images` on
+// a debootstrapped JRE, or apache/kafka) runs one container per broker,
+// each also a KRaft controller (official.go): topics are replicated three
+// times with min.insync.replicas=2 (env.Replicated), a broker crash is
+// docker kill and its restart docker start on the same data volume,
+// PauseBroker is docker pause, Isolate is docker network disconnect and
+// IsolateFromPeers (env.PeerPartitioner) drops the traffic between one
+// broker and its peers inside its network namespace while clients still
+// reach it. Readiness is the cluster's metadata listing every broker and
+// a controller. The secondary region starts on first use, and scenario
+// budgets are stretched (BudgetScale): real fencing and elections take
+// seconds. clientAddrs is the one place that decides which address
+// clients are given for each broker.
+//
 // Ryuk cannot be pulled here, so it is disabled
 // (TESTCONTAINERS_RYUK_DISABLED=true) and pipechaos cleans up itself:
 // every container and network carries the label pipechaos.managed=true

@@ -21,11 +21,13 @@ func repository(ref string) string {
 }
 
 // officialKafka reports whether ref is an Apache Kafka image (one broker
-// per container, configured through KAFKA_* variables); any other Kafka
-// image is taken to be a pipechaos-kafka image (one region per container).
+// per container, configured through KAFKA_* variables): the official
+// apache/kafka images or pipechaos/apache-kafka, built locally by `make
+// images`. Any other Kafka image is taken to be a pipechaos-kafka image
+// (kfake; one region per container).
 func officialKafka(ref string) bool {
 	switch repository(ref) {
-	case "apache/kafka", "apache/kafka-native":
+	case "apache/kafka", "apache/kafka-native", "pipechaos/apache-kafka":
 		return true
 	}
 	return false

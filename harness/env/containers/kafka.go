@@ -28,6 +28,7 @@ type region struct {
 	bootstrap []string
 	nodes     []int32
 	procs     procs
+	aliases   []string             // Apache Kafka images: one network alias per broker
 	ctl       *kafka.ControlClient // pipechaos-kafka only
 }
 
@@ -114,8 +115,16 @@ func (r *region) CreateTopic(ctx context.Context, topic string, partitions int32
 	return nil
 }
 
-func (r *region) Stop(ctx context.Context) error  { return r.procs.each(ctx, (*proc).stop) }
-func (r *region) Start(ctx context.Context) error { return r.procs.each(ctx, (*proc).start) }
+func (r *region) Stop(ctx context.Context) error { return r.procs.each(ctx, (*proc).stop) }
+
+// Start brings every container back; an official image's region is back
+// once its metadata lists every broker and a controller.
+func (r *region) Start(ctx context.Context) error {
+	if err := r.procs.each(ctx, (*proc).start); err != nil || !r.official {
+		return err
+	}
+	return r.waitBrokers(ctx, r.nodes...)
+}
 
 // Kill, Pause, Unpause, Disconnect and Connect act on every container of
 // the region (ProcessFaults).
@@ -145,7 +154,8 @@ func (r *region) CrashBroker(ctx context.Context, node int32) error {
 	return p.kill(ctx)
 }
 
-// RestartBroker brings the broker back on the same port.
+// RestartBroker brings the broker back on the same port; an official
+// image's broker is back once the cluster's metadata lists it again.
 func (r *region) RestartBroker(ctx context.Context, node int32) error {
 	if r.ctl != nil {
 		return r.ctl.RestartBroker(ctx, node)
@@ -154,7 +164,10 @@ func (r *region) RestartBroker(ctx context.Context, node int32) error {
 	if err != nil {
 		return err
 	}
-	return p.start(ctx)
+	if err := p.start(ctx); err != nil {
+		return err
+	}
+	return r.waitBrokers(ctx, node)
 }
 
 // Isolate: pipechaos-kafka gates the broker's listener; an official
@@ -191,7 +204,10 @@ type BrokerPauser interface {
 	UnpauseBroker(ctx context.Context, node int32) error
 }
 
-var _ BrokerPauser = (*region)(nil)
+var (
+	_ BrokerPauser     = (*region)(nil)
+	_ env.BrokerPauser = (*region)(nil)
+)
 
 // PauseBroker freezes one broker.
 func (r *region) PauseBroker(ctx context.Context, node int32) error {
@@ -203,6 +219,11 @@ func (r *region) PauseBroker(ctx context.Context, node int32) error {
 		return err
 	}
 	return p.pause(ctx)
+}
+
+// ResumeBroker thaws it (env.BrokerPauser).
+func (r *region) ResumeBroker(ctx context.Context, node int32) error {
+	return r.UnpauseBroker(ctx, node)
 }
 
 // UnpauseBroker thaws it.

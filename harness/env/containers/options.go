@@ -8,9 +8,16 @@ import (
 
 // Default images, built by `make images`.
 const (
-	DefaultKafkaImage    = "pipechaos/kafka:dev"
+	DefaultKafkaImage    = FakeKafkaImage
 	DefaultRegistryImage = "pipechaos/registry:dev"
 	DefaultMinIOImage    = "pipechaos/minio:dev"
+
+	// ApacheKafkaImage is real Apache Kafka, one container per broker
+	// (images/apache-kafka: the kafka-dist jars on a debootstrapped JRE).
+	ApacheKafkaImage = "pipechaos/apache-kafka:dev"
+	// FakeKafkaImage is pipechaos-kafka (kfake): a whole region in one
+	// container, seconds to start, protocol faults through its control port.
+	FakeKafkaImage = "pipechaos/kafka:dev"
 )
 
 // Config is the containers-specific configuration, on top of env.Config.
@@ -21,6 +28,7 @@ type Config struct {
 	AccessKey      string
 	SecretKey      string
 	StartupTimeout time.Duration
+	startupSet     bool
 }
 
 // Opt configures the containers backend.
@@ -48,8 +56,12 @@ func Credentials(access, secret string) Opt {
 	return func(c *Config) { c.AccessKey, c.SecretKey = access, secret }
 }
 
-// StartupTimeout bounds the readiness wait of each container. Default 60s.
-func StartupTimeout(d time.Duration) Opt { return func(c *Config) { c.StartupTimeout = d } }
+// StartupTimeout bounds the readiness wait of each container. Default
+// 60s; 180s with an Apache Kafka image, whose six JVMs start at once and
+// take a minute or more on a loaded two-core machine.
+func StartupTimeout(d time.Duration) Opt {
+	return func(c *Config) { c.StartupTimeout, c.startupSet = d, true }
+}
 
 // NewConfig applies defaults (from the environment), then opts, then
 // validates.
@@ -64,6 +76,9 @@ func NewConfig(opts ...Opt) (Config, error) {
 	}
 	for _, o := range opts {
 		o(&c)
+	}
+	if !c.startupSet && officialKafka(c.KafkaImage) {
+		c.StartupTimeout = 180 * time.Second
 	}
 	return c, c.validate()
 }

@@ -38,6 +38,8 @@ type proc struct {
 
 	mu           sync.Mutex
 	disconnected bool
+	peerSplit    bool // official Kafka: IsolateFromPeers' rules are in place
+	peerPID      int  // in the network namespace of this process
 }
 
 func (p *proc) id() string { return p.ctr.GetContainerID() }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/testcontainers/testcontainers-go/wait"
@@ -91,7 +92,7 @@ func poll(ctx context.Context, target wait.StrategyTarget, timeout time.Duration
 		}
 		if i%20 == 19 { // every half second: fail fast when the container died
 			if st, serr := target.State(ctx); serr == nil && !st.Running {
-				return fmt.Errorf("wait for %s: container is %s (exit code %d)", what, st.Status, st.ExitCode)
+				return fmt.Errorf("wait for %s: container is %s (exit code %d); its last output:\n%s", what, st.Status, st.ExitCode, logTail(ctx, target, 15))
 			}
 		}
 		select {
@@ -100,4 +101,22 @@ func poll(ctx context.Context, target wait.StrategyTarget, timeout time.Duration
 		case <-t.C:
 		}
 	}
+}
+
+// logTail is the last n lines of a container's output, for an error.
+func logTail(ctx context.Context, target wait.StrategyTarget, n int) string {
+	rc, err := target.Logs(ctx)
+	if err != nil {
+		return fmt.Sprintf("(logs unavailable: %v)", err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, 4<<20))
+	if err != nil && len(b) == 0 {
+		return fmt.Sprintf("(logs unavailable: %v)", err)
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return "  " + strings.Join(lines, "\n  ")
 }
