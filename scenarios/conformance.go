@@ -90,7 +90,9 @@ func ExactlyOnce() SinkOption {
 // times (0: no bound). Duplicates are counted and reported, never lost
 // records. Default: exactly-once.
 func AtLeastOnce(maxRecordCopies int) SinkOption {
-	return func(c *conformanceConfig) { c.guarantee.AtLeastOnce, c.guarantee.MaxRecordCopies = true, maxRecordCopies }
+	return func(c *conformanceConfig) {
+		c.guarantee.AtLeastOnce, c.guarantee.MaxRecordCopies = true, maxRecordCopies
+	}
 }
 
 // InOrder declares that the sink keeps per-key order within a partition
@@ -108,7 +110,9 @@ func MemoryLimit(bytes int64) SinkOption { return func(c *conformanceConfig) { c
 // minus the RSS it had settled at before the burst. Default: what ours
 // gets, 24 MiB, tripled in a binary built with -race (the race detector's
 // shadow memory).
-func MemoryBudget(bytes int64) SinkOption { return func(c *conformanceConfig) { c.memoryBudget = bytes } }
+func MemoryBudget(bytes int64) SinkOption {
+	return func(c *conformanceConfig) { c.memoryBudget = bytes }
+}
 
 // Only runs just the named scenarios of SinkScenarios.
 func Only(names ...string) SinkOption { return func(c *conformanceConfig) { c.only = names } }
@@ -223,7 +227,9 @@ func CommandSUT(cmdline string, opts ...SinkOption) (func(*harness.Scenario) *ha
 		return nil, err
 	}
 	u := &userSUT{label: "the sink command " + cmdline, conformanceConfig: cfg,
-		spec: func(name string, a connectors.Addresses) (sut.Spec, error) { return sut.ForCommand(cmdline, name, a), nil }}
+		spec: func(name string, a connectors.Addresses) (sut.Spec, error) {
+			return sut.ForCommand(cmdline, name, a), nil
+		}}
 	return func(s *harness.Scenario) *harness.Scenario { return forUser(s, u) }, nil
 }
 
