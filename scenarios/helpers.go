@@ -114,6 +114,12 @@ func (pl *pipeline) supervised() *supervised { return pl.sink.Sink.(*supervised)
 // drainAndCheck waits for the sink's group to commit everything, stops the
 // sink, and checks the bucket. A sink that never drains is a finding.
 func drainAndCheck(ctx context.Context, r *harness.Run, sink *runningSink, topic string) error {
+	_, err := drainAndCheckResult(ctx, r, sink, topic)
+	return err
+}
+
+// drainAndCheckResult is drainAndCheck, returning the store check.
+func drainAndCheckResult(ctx context.Context, r *harness.Run, sink *runningSink, topic string) (checker.Result, error) {
 	start := time.Now()
 	ok, lag := r.Drained(ctx, sink.Region, sink.Group, topic, drainTimeout)
 	if !ok {
@@ -124,8 +130,7 @@ func drainAndCheck(ctx context.Context, r *harness.Run, sink *runningSink, topic
 	if err := sink.stop(); err != nil && !errors.Is(err, context.Canceled) {
 		r.Logf("the sink stopped with: %v", err)
 	}
-	_, err := r.CheckStore(ctx, "topics/"+topic+"/", checkOpts(r)...)
-	return err
+	return r.CheckStore(ctx, "topics/"+topic+"/", checkOpts(r)...)
 }
 
 // letPlayOut waits, at most d, for a schedule that may outlast the
