@@ -22,6 +22,9 @@ const (
 	BugReproduced Status = "bug-reproduced"
 	Skipped       Status = "skipped"
 	Errored       Status = "error"
+	// Inconclusive: the run proved nothing (the fault never met the data,
+	// a sample was never taken); Report.Inconclusive says why.
+	Inconclusive Status = "inconclusive"
 )
 
 // Report is report.json: everything the HTML page shows, for tools.
@@ -44,6 +47,11 @@ type Report struct {
 	Failure        string             `json:"failure"`
 	Skipped        string             `json:"skipped"`
 	Error          string             `json:"error"`
+	Inconclusive   []string           `json:"inconclusive,omitempty"`
+	// Expect is the consequence the scenario's buggy variant must show;
+	// Consequences the classes of what this run found.
+	Expect       string   `json:"expect,omitempty"`
+	Consequences []string `json:"consequences,omitempty"`
 	Ledger         *Ledger            `json:"ledger"`
 	Violations     []Violation        `json:"violations"`
 	Faults         []Fault            `json:"faults"`
@@ -146,6 +154,8 @@ func Build(o harness.Outcome, s *harness.Scenario) Report {
 		Failure:        o.Failure,
 		Skipped:        o.Skipped,
 		Error:          o.Error,
+		Inconclusive:   o.Inconclusive,
+		Expect:         string(o.Expect),
 		Violations:     []Violation{},
 		Faults:         []Fault{},
 		Metrics:        map[string]float64{},
@@ -156,6 +166,9 @@ func Build(o harness.Outcome, s *harness.Scenario) Report {
 	}
 	for k, v := range o.Metrics {
 		r.Metrics[k] = v
+	}
+	for _, c := range o.Consequences {
+		r.Consequences = append(r.Consequences, string(c))
 	}
 	start := o.Started
 	if start.IsZero() && len(o.Events) > 0 {
@@ -216,6 +229,8 @@ func statusOf(o harness.Outcome) Status {
 		return Errored
 	case o.Skipped != "":
 		return Skipped
+	case o.Verdict == checker.Unknown:
+		return Inconclusive
 	case o.Failure != "":
 		return BugReproduced
 	}

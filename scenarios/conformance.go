@@ -2,10 +2,12 @@ package scenarios
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/pipechaos/pipechaos/connectors"
 	"github.com/pipechaos/pipechaos/harness"
+	"github.com/pipechaos/pipechaos/harness/checker"
 	"github.com/pipechaos/pipechaos/harness/env"
 	"github.com/pipechaos/pipechaos/harness/env/backends"
 )
@@ -63,6 +65,8 @@ func conform(t *testing.T, e env.Environment, name string, run func(sinkBuilder)
 		t.Skipf("%s: %s", name, out.Skipped)
 	case out.Error != "":
 		t.Fatalf("%s could not run: %s", name, out.Error)
+	case out.Verdict == checker.Unknown:
+		t.Fatalf("%s is INCONCLUSIVE, it proves nothing: %s\nreplay: PIPECHAOS_SEED=%d", name, strings.Join(out.Inconclusive, "; "), out.Seed)
 	case out.Failure != "":
 		t.Fatalf("%s\nreplay: PIPECHAOS_SEED=%d", out.Failure, out.Seed)
 	}

@@ -53,9 +53,10 @@ const (
 )
 
 var _ = register(&harness.Scenario{
-	Name:     "memory-budget",
-	Incident: 4,
-	Title:    "Heap exhaustion from huge batches: a flush size in records bounds no bytes",
+	Name:        "memory-budget",
+	Incident:    4,
+	Consequence: harness.OverBudget,
+	Title:       "Heap exhaustion from huge batches: a flush size in records bounds no bytes",
 	Story: "Sink workers were OOM-killed every 30–60 minutes: flush.size was 10M records, buffered in memory " +
 		"until the count was reached, and records of tens of kilobytes outgrew the heap long before. " +
 		"Fix: bound the buffered bytes (FlushBytes across all partitions, in flight included) and stop polling " +
@@ -107,9 +108,9 @@ func checkMemoryPeak(r *harness.Run) {
 	r.Metric("memory_budget_bytes", memBudget)
 	switch {
 	case at.IsZero():
-		r.Violation("the sink's %s gauge was never sampled: its memory use cannot be judged", bufferedBytes)
+		r.Inconclusive("the sink's %s gauge was never sampled: its memory use cannot be judged", bufferedBytes)
 	case peak > memBudget:
-		r.Violation("the sink buffered %s at its peak (%.1f× the %s memory budget), %s into the run: "+
+		r.ViolationOf(harness.OverBudget, "the sink buffered %s at its peak (%.1f× the %s memory budget), %s into the run: "+
 			"a worker sized for the budget would have been OOM-killed", mib(peak), peak/memBudget, mib(memBudget), since(r, at))
 	default:
 		r.Logf("peak buffered: %s, %s into the run, within the %s memory budget", mib(peak), since(r, at), mib(memBudget))
