@@ -29,37 +29,37 @@ const (
 
 // Report is report.json: everything the HTML page shows, for tools.
 type Report struct {
-	Schema         string             `json:"schema"`
-	Scenario       string             `json:"scenario"`
-	Title          string             `json:"title,omitempty"`
-	Story          string             `json:"story,omitempty"`
-	Incident       int                `json:"incident,omitempty"`
-	Fault          string             `json:"fault,omitempty"`
-	Checks         string             `json:"checks,omitempty"`
-	Variant        string             `json:"variant"`
-	Backend        string             `json:"backend"`
-	Seed           int64              `json:"seed"`
-	Replay         string             `json:"replay"`
-	Started        time.Time          `json:"started"`
-	ElapsedSeconds float64            `json:"elapsed_seconds"`
-	Status         Status             `json:"status"`
-	Expected       bool               `json:"expected"`
-	Failure        string             `json:"failure"`
-	Skipped        string             `json:"skipped"`
-	Error          string             `json:"error"`
-	Inconclusive   []string           `json:"inconclusive,omitempty"`
+	Schema         string    `json:"schema"`
+	Scenario       string    `json:"scenario"`
+	Title          string    `json:"title,omitempty"`
+	Story          string    `json:"story,omitempty"`
+	Incident       int       `json:"incident,omitempty"`
+	Fault          string    `json:"fault,omitempty"`
+	Checks         string    `json:"checks,omitempty"`
+	Variant        string    `json:"variant"`
+	Backend        string    `json:"backend"`
+	Seed           int64     `json:"seed"`
+	Replay         string    `json:"replay"`
+	Started        time.Time `json:"started"`
+	ElapsedSeconds float64   `json:"elapsed_seconds"`
+	Status         Status    `json:"status"`
+	Expected       bool      `json:"expected"`
+	Failure        string    `json:"failure"`
+	Skipped        string    `json:"skipped"`
+	Error          string    `json:"error"`
+	Inconclusive   []string  `json:"inconclusive,omitempty"`
 	// Expect is the consequence the scenario's buggy variant must show;
 	// Consequences the classes of what this run found.
-	Expect       string   `json:"expect,omitempty"`
-	Consequences []string `json:"consequences,omitempty"`
-	Ledger         *Ledger            `json:"ledger"`
-	Violations     []Violation        `json:"violations"`
-	Faults         []Fault            `json:"faults"`
-	Cost           Cost               `json:"cost"`
-	Metrics        map[string]float64 `json:"metrics"`
-	Events         EventCounts        `json:"events"`
-	Timeline       Timeline           `json:"timeline"`
-	Narrative      []Note             `json:"narrative"`
+	Expect       string             `json:"expect,omitempty"`
+	Consequences []string           `json:"consequences,omitempty"`
+	Ledger       *Ledger            `json:"ledger"`
+	Violations   []Violation        `json:"violations"`
+	Faults       []Fault            `json:"faults"`
+	Cost         Cost               `json:"cost"`
+	Metrics      map[string]float64 `json:"metrics"`
+	Events       EventCounts        `json:"events"`
+	Timeline     Timeline           `json:"timeline"`
+	Narrative    []Note             `json:"narrative"`
 }
 
 // Ledger is the checker's counts (Jepsen's total-queue ledger).

@@ -9,7 +9,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-
 	"github.com/pipechaos/pipechaos/connectors/internal/s3store"
 )
 
