@@ -123,7 +123,7 @@ func drainAndCheckResult(ctx context.Context, r *harness.Run, sink *runningSink,
 	start := time.Now()
 	ok, lag := r.Drained(ctx, sink.Region, sink.Group, topic, drainTimeout)
 	if !ok {
-		r.Violation("the sink never drained: %d records stayed uncommitted after %s", lag, drainTimeout)
+		r.ViolationOf(harness.NotDrained, "the sink never drained: %d records stayed uncommitted after %s", lag, drainTimeout)
 	} else {
 		r.Logf("group %s committed every record %s after the last produce", sink.Group, time.Since(start).Round(time.Millisecond))
 	}
@@ -153,7 +153,7 @@ func checkKafkaDuplicates(ctx context.Context, r *harness.Run, topic string) err
 	r.Logf("Kafka holds %d records of %q (%d distinct IDs, %d duplicates)", audit.Records, topic, audit.Unique, audit.Duplicates)
 	r.Metric("kafka_duplicates", float64(audit.Duplicates))
 	if audit.Duplicates > 0 {
-		r.Violation("the idempotent producer wrote %d records twice into Kafka", audit.Duplicates)
+		r.ViolationOf(harness.Duplicated, "the idempotent producer wrote %d records twice into Kafka", audit.Duplicates)
 	}
 	return nil
 }

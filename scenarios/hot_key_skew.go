@@ -58,9 +58,10 @@ import (
 )
 
 var _ = register(&harness.Scenario{
-	Name:     "hot-key-skew",
-	Incident: 6,
-	Title:    "One tenant holds 60% of the records: one partition does all the work",
+	Name:        "hot-key-skew",
+	Incident:    6,
+	Consequence: harness.Skewed,
+	Title:       "One tenant holds 60% of the records: one partition does all the work",
 	Story: "A daily job went from 30 minutes to 2 hours with no code change: one tenant dominated the input, the shuffle " +
 		"sent all its records to one partition, and that one task ran for ages while the others idled. The fix profiles " +
 		"the input before processing (top key, largest-partition ratio), fails fast naming the hot key or salts it over " +
@@ -267,7 +268,7 @@ func checkPartitionLag(r *harness.Run, topic string, maxRatio float64, profile s
 		}
 	}
 	if len(byP) == 0 {
-		r.Violation("no per-partition lag was ever sampled for group %s on %s", skewGroup, topic)
+		r.Inconclusive("no per-partition lag was ever sampled for group %s on %s", skewGroup, topic)
 		return
 	}
 	var lags []partitionLag
@@ -292,7 +293,7 @@ func checkPartitionLag(r *harness.Run, topic string, maxRatio float64, profile s
 	// a hot partition's writes also hold back the tails of the others.
 	r.Logf("sampled lag per partition of %q (busy: from the shuffle's start to the last sample with lag): %s", topic, strings.Join(desc, "; "))
 	if mean == 0 {
-		r.Violation("the sampled lag of %s was zero on every partition: the work topic never held a record", topic)
+		r.Inconclusive("the sampled lag of %s was zero on every partition: the work topic never held a record", topic)
 		return
 	}
 	if ratio > maxRatio {
@@ -300,7 +301,7 @@ func checkPartitionLag(r *harness.Run, topic string, maxRatio float64, profile s
 		if err := profile.Err(); err != nil {
 			why = "the fail-fast check on the work topic says: " + err.Error()
 		}
-		r.Violation("partition %d's lag peaked at %.0f records, %.1fx the mean peak of %.0f over %d partitions (threshold %.1fx): one task had most of the work; %s",
+		r.ViolationOf(harness.Skewed, "partition %d's lag peaked at %.0f records, %.1fx the mean peak of %.0f over %d partitions (threshold %.1fx): one task had most of the work; %s",
 			top.partition, top.peak, ratio, mean, len(lags), maxRatio, why)
 	}
 }
@@ -316,8 +317,8 @@ func checkBufferedBytes(r *harness.Run, budget int64, flushSize int) {
 	r.Logf("sink buffered bytes: peak %.0f over %d samples (budget %d, bound with one poll %.0f)", peak, n, budget, bound)
 	switch {
 	case n == 0:
-		r.Violation("the sink's buffered bytes were never sampled")
+		r.Inconclusive("the sink's buffered bytes were never sampled")
 	case peak > bound:
-		r.Violation("the sink buffered %.0f bytes, %.1fx its budget of %d: memory is not bounded", peak, peak/float64(budget), budget)
+		r.ViolationOf(harness.OverBudget, "the sink buffered %.0f bytes, %.1fx its budget of %d: memory is not bounded", peak, peak/float64(budget), budget)
 	}
 }

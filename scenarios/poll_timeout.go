@@ -71,9 +71,10 @@ const (
 )
 
 var _ = register(&harness.Scenario{
-	Name:     "poll-timeout",
-	Incident: 2,
-	Title:    "Poll timeout from slow writes: a member busy writing is kicked out of its group",
+	Name:        "poll-timeout",
+	Incident:    2,
+	Consequence: harness.Churn,
+	Title:       "Poll timeout from slow writes: a member busy writing is kicked out of its group",
 	Story: "Batches took longer to write to object storage than the consumer was allowed between polls: the " +
 		"member was kicked from the group, its partitions moved, work was redone and the lag grew. Fix: never " +
 		"write inside the poll loop (write in the background, pace with a byte budget, keep allowing " +
@@ -121,13 +122,13 @@ func runPollTimeout(ctx context.Context, r *harness.Run) error {
 		return err
 	}
 	if b.sink == nil {
-		return errors.New("the store never became slow (the workload ended first): the run proves nothing")
+		return harness.Inconclusive("the store never became slow (the workload ended first)")
 	}
 	narrateFaults(r)
 
 	ok, lag := r.Drained(ctx, env.Primary, sinkGroup, pollTopic, drainTimeout)
 	if !ok {
-		r.Violation("the group never drained: %d records stayed uncommitted %s after the workload", lag, drainTimeout)
+		r.ViolationOf(harness.NotDrained, "the group never drained: %d records stayed uncommitted %s after the workload", lag, drainTimeout)
 	}
 	for _, s := range []*runningSink{pl.sink, b.sink} {
 		if err := s.stop(); err != nil && !errors.Is(err, context.Canceled) {
@@ -181,7 +182,7 @@ func judgeGroup(ctx context.Context, r *harness.Run) error {
 	revoked, _ := sampledCounter(events, rebalances, map[string]string{"kind": "revoked"})
 	assigned, sampled := sampledCounter(events, rebalances, map[string]string{"kind": "assigned"})
 	if !sampled {
-		r.Violation("the sinks' %s was never sampled: the group's behaviour cannot be judged", rebalances)
+		r.Inconclusive("the sinks' %s was never sampled: the group's behaviour cannot be judged", rebalances)
 	}
 	peakLag, _ := history.Peak(events, "lag_total")
 	largest := 0
@@ -205,7 +206,7 @@ func judgeGroup(ctx context.Context, r *harness.Run) error {
 		"duplicate bound: %.0f revoked or lost × %d records (the largest object) = %d",
 		assigned, revoked, lost, peakLag, revoked+lost, largest, bound)
 	if lost > 0 {
-		r.Violation("members were kicked out of the group: partitions were lost %.0f times (rebalances_total{kind=\"lost\"}), "+
+		r.ViolationOf(harness.Churn, "members were kicked out of the group: partitions were lost %.0f times (rebalances_total{kind=\"lost\"}), "+
 			"%.0f assignments in all, group lag peaked at %.0f records", lost, assigned, peakLag)
 	}
 	res, err := r.CheckStore(ctx, "topics/"+pollTopic+"/", checkOpts(r, checker.MaxDuplicates(bound))...)
@@ -213,7 +214,7 @@ func judgeGroup(ctx context.Context, r *harness.Run) error {
 		return err
 	}
 	if len(members) > 2 {
-		r.Violation("members were kicked out of the group and rejoined under new IDs: the coordinator saw %d member IDs "+
+		r.ViolationOf(harness.Churn, "members were kicked out of the group and rejoined under new IDs: the coordinator saw %d member IDs "+
 			"for 2 sink processes; %.0f assignments and %.0f revocations in all; %d records redone into the bucket twice, "+
 			"group lag peaked at %.0f records", len(members), assigned, revoked, res.Duplicated, peakLag)
 	}

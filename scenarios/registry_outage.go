@@ -52,8 +52,9 @@ import (
 )
 
 var _ = register(&harness.Scenario{
-	Name:  "registry-outage",
-	Title: "The schema registry goes down: cached schemas keep records flowing, a new schema fails loudly",
+	Name:        "registry-outage",
+	Consequence: harness.DeadLettered,
+	Title:       "The schema registry goes down: cached schemas keep records flowing, a new schema fails loudly",
 	Story: "During a short registry outage the bucket silently missed records: the sink looked the writer schema " +
 		"up on every flush and took the lookup error for an unknown schema, so healthy records went to dead-letter " +
 		"objects nobody reads and were committed. Fix: cache schemas by id (an id never changes), dead-letter only " +
@@ -97,7 +98,7 @@ func runRegistryOutage(ctx context.Context, r *harness.Run) error {
 		return err
 	}
 	if !down() || !up() {
-		return errors.New("the registry outage did not happen around the rollout: the run proves nothing")
+		return harness.Inconclusive("the registry outage did not happen around the rollout")
 	}
 	narrateFaults(r)
 
@@ -138,7 +139,7 @@ func checkNoDeadLetters(ctx context.Context, r *harness.Run) error {
 	r.Metric("dead_letter_records", float64(dead.records))
 	r.Metric("registry_requests", float64(r.Env.Registry().Faults().Stats().Requests))
 	if dead.records > 0 {
-		r.Violation("%d records whose schema the registry holds went to %d dead-letter objects (first error: %s)",
+		r.ViolationOf(harness.DeadLettered, "%d records whose schema the registry holds went to %d dead-letter objects (first error: %s)",
 			dead.records, dead.objects, clip(dead.err, 140))
 	} else {
 		r.Logf("no dead letters: the sink never needed the registry during the outage")

@@ -63,9 +63,10 @@ const (
 )
 
 var _ = register(&harness.Scenario{
-	Name:     "schema-drift",
-	Incident: 7,
-	Title:    "Schema drift during a migration: v1 → v2 mid-run, then an incompatible v3",
+	Name:        "schema-drift",
+	Incident:    7,
+	Consequence: harness.Lost,
+	Title:       "Schema drift during a migration: v1 → v2 mid-run, then an incompatible v3",
 	Story: "A migration changed the record schema with no enforcement at the Kafka layer; the table writer kept " +
 		"the schema it started with and every write of the new records failed. Fix: a registry with compatibility " +
 		"enforcement (additive, defaulted fields accepted; incompatible changes rejected at registration) and " +
@@ -161,7 +162,7 @@ func checkV3Rejected(r *harness.Run, events []history.Event, v3From uint64) erro
 		}
 	}
 	if attempted == 0 {
-		return fmt.Errorf("the producer never reached the v3 step (record %d): the run proves nothing about it", v3From)
+		return harness.Inconclusive("the producer never reached the v3 step (record %d)", v3From)
 	}
 	r.Logf("v3 step: %d records attempted, %d reported failed to the producer, %d acked", attempted, failed, acked)
 	r.Metric("v3_acked", float64(acked))
@@ -191,7 +192,7 @@ func checkBucketSchemas(ctx context.Context, r *harness.Run, topic string, v2Ack
 	r.Metric("objects_v1", float64(rd.v1))
 	r.Metric("objects_v2", float64(rd.v2))
 	if rd.unreadable > 0 {
-		r.Violation("%d records in the bucket cannot be read with the latest reader schema (first: %s)", rd.unreadable, rd.firstErr)
+		r.ViolationOf(harness.Corrupt, "%d records in the bucket cannot be read with the latest reader schema (first: %s)", rd.unreadable, rd.firstErr)
 	}
 	if v2Acked > 0 && rd.v2 == 0 {
 		r.Violation("no object in the bucket was written with SchemaV2 although %d v2 records were acked", v2Acked)
@@ -205,7 +206,7 @@ func checkBucketSchemas(ctx context.Context, r *harness.Run, topic string, v2Ack
 	}
 	r.Metric("dead_letters", float64(dl.records))
 	if dl.records > 0 {
-		r.Violation("%d valid records were sent to dead-letter objects as undecodable (reason %s: %s)", dl.records, dl.reason, dl.err)
+		r.ViolationOf(harness.DeadLettered, "%d valid records were sent to dead-letter objects as undecodable (reason %s: %s)", dl.records, dl.reason, dl.err)
 	}
 	return nil
 }

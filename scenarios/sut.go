@@ -166,9 +166,3 @@ func checkOpts(r *harness.Run, extra ...checker.Option) []checker.Option {
 	}
 	return extra
 }
-
-// inconclusive is the error of a run whose fault never met the data: it
-// proves nothing either way.
-func inconclusive(format string, args ...any) error {
-	return fmt.Errorf("inconclusive: "+format, args...)
-}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -159,6 +160,8 @@ func (c *cli) summarise(out harness.Outcome) bool {
 		c.printf("SKIPPED: %s\n", out.Skipped)
 	case out.Error != "":
 		c.printf("COULD NOT RUN: %s\n", out.Error)
+	case len(out.Inconclusive) > 0:
+		c.printf("INCONCLUSIVE: %s\n", strings.Join(out.Inconclusive, "; "))
 	case out.Failure != "":
 		c.printf("%s\n", out.Failure)
 	default:
@@ -177,6 +180,10 @@ func (c *cli) summarise(out harness.Outcome) bool {
 		c.printf("    as expected: the harness caught the buggy connector (%s)\n", out.Elapsed.Round(time.Millisecond))
 	case expected:
 		c.printf("    as expected: the fixed connector lost nothing (%s)\n", out.Elapsed.Round(time.Millisecond))
+	case len(out.Inconclusive) > 0:
+		c.printf("    NOT AS EXPECTED: the run proves nothing either way\n")
+	case out.Variant == harness.Buggy && out.Failure != "":
+		c.printf("    NOT AS EXPECTED: caught, but not by the incident's consequence %q (found: %v)\n", out.Expect, out.Consequences)
 	case out.Variant == harness.Buggy && out.Skipped == "" && out.Error == "":
 		c.printf("    NOT AS EXPECTED: the buggy connector slipped through\n")
 	default:
