@@ -16,6 +16,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -61,6 +62,7 @@ func newJSONSink(cfg jsonSinkConfig) connectors.SinkFactory {
 			kgo.ClientID(name), kgo.DisableAutoCommit(),
 			kgo.SessionTimeout(3*time.Second), kgo.RebalanceTimeout(3*time.Second), kgo.HeartbeatInterval(500*time.Millisecond),
 			kgo.MetadataMinAge(100*time.Millisecond), kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }),
+			kgo.FetchMaxBytes(8<<20), kgo.FetchMaxPartitionBytes(1<<20),
 			kgo.OnPartitionsAssigned(s.assigned), kgo.OnPartitionsRevoked(s.revoked), kgo.OnPartitionsLost(s.lost),
 		)
 		if err != nil {
@@ -136,7 +138,7 @@ func (s *jsonSink) add(ctx context.Context, r *kgo.Record) error {
 	if err != nil {
 		return fmt.Errorf("decode %s/%d@%d with schema %d: %w", r.Topic, r.Partition, r.Offset, id, err)
 	}
-	line, err := codec.TextualFromNative(nil, native)
+	line, err := json.Marshal(native) // bytes as base64; unions as {"type": value}
 	if err != nil {
 		return err
 	}
@@ -182,7 +184,7 @@ func (s *jsonSink) codec(ctx context.Context, id int) (*goavro.Codec, error) {
 func (s *jsonSink) takeDue(every bool) map[int32]*batch {
 	due := map[int32]*batch{}
 	for p, b := range s.bufs {
-		if every || len(b.recs) >= 500 || time.Since(b.since) >= s.cfg.flushEvery {
+		if every || len(b.recs) >= 500 || b.lines.Len() >= 4<<20 || time.Since(b.since) >= s.cfg.flushEvery {
 			due[p] = b
 			delete(s.bufs, p)
 		}
@@ -242,8 +244,11 @@ func (s *jsonSink) assigned(_ context.Context, _ *kgo.Client, m map[string][]int
 	}
 }
 
-// revoked writes and commits what the revoked partitions hold, so the next
-// owner starts after it — or, with dropOnRevoke, commits it unwritten.
+// revoked drops what the revoked partitions hold, uncommitted: the next
+// owner consumes it again from the last commit and writes it under the
+// same names. (Writing it here would race the poll loop's own write of the
+// batch before it, whose late commit could then rewind this one's.) With
+// dropOnRevoke, the broken twin commits what it drops.
 func (s *jsonSink) revoked(ctx context.Context, _ *kgo.Client, m map[string][]int32) {
 	s.mu.Lock()
 	mine := map[int32]*batch{}
@@ -255,12 +260,10 @@ func (s *jsonSink) revoked(ctx context.Context, _ *kgo.Client, m map[string][]in
 		}
 	}
 	s.mu.Unlock()
-	for p, b := range mine {
-		if s.cfg.dropOnRevoke {
+	if s.cfg.dropOnRevoke {
+		for _, b := range mine {
 			_ = s.commit(ctx, b.recs[len(b.recs)-1])
-			continue
 		}
-		_ = s.flush(ctx, p, b) // on failure the next owner redoes it from the last commit
 	}
 }
 

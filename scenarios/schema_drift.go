@@ -39,6 +39,7 @@ package scenarios
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -134,6 +135,9 @@ func checkDrift(ctx context.Context, r *harness.Run, topic string, v2From, v3Fro
 		}
 	}
 
+	if userOf(r) != nil {
+		return checkUserDrift(ctx, r, topic, v2From, v3From, v2Acked)
+	}
 	// Rotation on the schema change, from the sampled counters.
 	rot, _ := sampledCounter(events, "pipechaos_s3sink_flushes_total", map[string]string{"reason": "schema"})
 	r.Metric("schema_flushes", rot)
@@ -299,4 +303,59 @@ func readAsLatest(ctx context.Context, cl *minio.Client, bucket, prefix, readerS
 		obj.Close()
 	}
 	return out, nil
+}
+
+// checkUserDrift judges a user's sink from its objects alone: Avro objects
+// as ours are judged (writer schemas, read back through the latest); JSON
+// lines must carry the field SchemaV2 added on every v2 record, which only
+// a sink that decoded each record with its own writer schema can write.
+func checkUserDrift(ctx context.Context, r *harness.Run, topic string, v2From, v3From uint64, v2Acked int) error {
+	cl, err := harness.StoreClient(r.Env.Store())
+	if err != nil {
+		return err
+	}
+	var v2Seen, without int
+	var first uint64
+	var avroObjects int
+	for info := range cl.ListObjectsIter(ctx, r.Env.Store().Bucket(), minio.ListObjectsOptions{Prefix: "topics/" + topic + "/", Recursive: true}) {
+		if info.Err != nil {
+			return fmt.Errorf("list the bucket: %w", info.Err)
+		}
+		if strings.HasSuffix(info.Key, ".avro") {
+			avroObjects++
+			continue
+		}
+		obj, err := cl.GetObject(ctx, r.Env.Store().Bucket(), info.Key, minio.GetObjectOptions{})
+		if err != nil {
+			return fmt.Errorf("get %s: %w", info.Key, err)
+		}
+		dec := json.NewDecoder(obj)
+		for {
+			var rec map[string]any
+			if dec.Decode(&rec) != nil {
+				break
+			}
+			id, _ := rec["id"].(float64)
+			if uint64(id) < v2From || (v3From > 0 && uint64(id) >= v3From) {
+				continue
+			}
+			v2Seen++
+			if _, ok := rec["tenant"]; !ok {
+				without++
+				if first == 0 {
+					first = uint64(id)
+				}
+			}
+		}
+		obj.Close()
+	}
+	if avroObjects > 0 {
+		return checkBucketSchemas(ctx, r, topic, v2Acked)
+	}
+	r.Logf("JSON objects: %d records of the SchemaV2 step, %d without its \"tenant\" field", v2Seen, without)
+	if without > 0 {
+		r.ViolationOf(harness.Corrupt, "%d records of SchemaV2 were written without its \"tenant\" field (first ID %d): "+
+			"the sink decoded them with an older writer schema", without, first)
+	}
+	return nil
 }
