@@ -204,19 +204,31 @@ type Outcome struct {
 // fixed passes, buggy is caught by its incident's consequence. An
 // inconclusive run is never expected.
 func (o Outcome) Expected() bool {
-	if o.Skipped != "" || o.Error != "" || o.Verdict == checker.Unknown {
+	if o.Skipped != "" || o.Error != "" || o.verdict() == checker.Unknown {
 		return false
 	}
 	if o.Variant == Buggy {
 		return o.Caught()
 	}
-	return o.Verdict == checker.Ok
+	return o.verdict() == checker.Ok
+}
+
+// verdict is Verdict, or for an outcome recorded before verdicts were
+// (no Verdict field), what its Failure says.
+func (o Outcome) verdict() checker.Verdict {
+	switch {
+	case o.Verdict != "":
+		return o.Verdict
+	case o.Failure != "":
+		return checker.Illegal
+	}
+	return checker.Ok
 }
 
 // Caught reports whether the run found the consequence its scenario
 // expects of the buggy variant (any, if the scenario declares none).
 func (o Outcome) Caught() bool {
-	if o.Verdict != checker.Illegal {
+	if o.verdict() != checker.Illegal {
 		return false
 	}
 	if o.Expect == "" {

@@ -30,7 +30,8 @@ package scenarios
 //   - the checker finds every acked record in the bucket exactly once;
 //   - no record of the v3 step was acked (the registry refused it), and
 //     every one of them was reported failed to the producer;
-//   - the sink rotated on the schema change (sampled flushes_total);
+//   - the sink rotated on the schema change: the bucket holds objects
+//     written with SchemaV2 (the sink's flushes_total is shown only);
 //   - objects exist for both writer schemas, and every record of every
 //     object is readable with SchemaV2 as the reader schema (hamba/avro
 //     schema resolution, the record's id unchanged);
@@ -138,13 +139,12 @@ func checkDrift(ctx context.Context, r *harness.Run, topic string, v2From, v3Fro
 	if userOf(r) != nil {
 		return checkUserDrift(ctx, r, topic, v2From, v3From, v2Acked)
 	}
-	// Rotation on the schema change, from the sampled counters.
+	// The sink's own count of rotations is shown; whether it started new
+	// objects on the change is judged from the bucket (an Avro object file
+	// has one writer schema, so v2 records are in objects of their own).
 	rot, _ := sampledCounter(events, "pipechaos_s3sink_flushes_total", map[string]string{"reason": "schema"})
-	r.Metric("schema_flushes", rot)
-	r.Logf("the sink started a new object on a schema change %.0f times (sampled flushes_total{reason=\"schema\"})", rot)
-	if v2Acked > 0 && rot == 0 {
-		r.Violation("the sink never started a new object on the schema change (flushes_total{reason=\"schema\"} = 0)")
-	}
+	r.Metric("sink_own_schema_flushes", rot)
+	r.Logf("the sink says it started a new object on a schema change %.0f times (its flushes_total{reason=\"schema\"}, shown only)", rot)
 	return checkBucketSchemas(ctx, r, topic, v2Acked)
 }
 
@@ -199,7 +199,7 @@ func checkBucketSchemas(ctx context.Context, r *harness.Run, topic string, v2Ack
 		r.ViolationOf(harness.Corrupt, "%d records in the bucket cannot be read with the latest reader schema (first: %s)", rd.unreadable, rd.firstErr)
 	}
 	if v2Acked > 0 && rd.v2 == 0 {
-		r.Violation("no object in the bucket was written with SchemaV2 although %d v2 records were acked", v2Acked)
+		r.ViolationOf(harness.Lost, "the sink never started an object for the new schema: no object in the bucket was written with SchemaV2 although %d v2 records were acked", v2Acked)
 	}
 	if rd.other > 0 {
 		r.Violation("%d objects were written with a schema that is neither v1 nor v2", rd.other)
