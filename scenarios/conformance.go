@@ -106,9 +106,9 @@ func InOrder() SinkOption { return func(c *conformanceConfig) { c.guarantee.InOr
 func MemoryLimit(bytes int64) SinkOption { return func(c *conformanceConfig) { c.memoryLimit = bytes } }
 
 // MemoryBudget is what memory-budget allows the sink process to grow by
-// during its burst of large records (15 MiB of 32 KiB records): peak RSS
+// during its burst of large records (30 MiB of 32 KiB records): peak RSS
 // minus the RSS it had settled at before the burst. Default: what ours
-// gets, 24 MiB, tripled in a binary built with -race (the race detector's
+// gets, 32 MiB, tripled in a binary built with -race (the race detector's
 // shadow memory).
 func MemoryBudget(bytes int64) SinkOption {
 	return func(c *conformanceConfig) { c.memoryBudget = bytes }

@@ -62,7 +62,7 @@ func newJSONSink(cfg jsonSinkConfig) connectors.SinkFactory {
 			kgo.ClientID(name), kgo.DisableAutoCommit(),
 			kgo.SessionTimeout(3*time.Second), kgo.RebalanceTimeout(3*time.Second), kgo.HeartbeatInterval(500*time.Millisecond),
 			kgo.MetadataMinAge(100*time.Millisecond), kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }),
-			kgo.FetchMaxBytes(8<<20), kgo.FetchMaxPartitionBytes(1<<20),
+			kgo.FetchMaxBytes(2<<20), kgo.FetchMaxPartitionBytes(512<<10),
 			kgo.OnPartitionsAssigned(s.assigned), kgo.OnPartitionsRevoked(s.revoked), kgo.OnPartitionsLost(s.lost),
 		)
 		if err != nil {
@@ -95,7 +95,7 @@ type jsonSink struct {
 func (s *jsonSink) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		pctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
-		fs := s.cl.PollRecords(pctx, 1000)
+		fs := s.cl.PollRecords(pctx, 100)
 		cancel()
 		if fs.IsClientClosed() {
 			return nil
@@ -184,7 +184,7 @@ func (s *jsonSink) codec(ctx context.Context, id int) (*goavro.Codec, error) {
 func (s *jsonSink) takeDue(every bool) map[int32]*batch {
 	due := map[int32]*batch{}
 	for p, b := range s.bufs {
-		if every || len(b.recs) >= 500 || b.lines.Len() >= 4<<20 || time.Since(b.since) >= s.cfg.flushEvery {
+		if every || len(b.recs) >= 500 || b.lines.Len() >= 1<<20 || time.Since(b.since) >= s.cfg.flushEvery {
 			due[p] = b
 			delete(s.bufs, p)
 		}

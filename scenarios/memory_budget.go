@@ -25,8 +25,8 @@ package scenarios
 // Each runs as a process of its own (harness/sut), as a worker does, and
 // its memory is measured from outside: the resident set it settled at once
 // it had joined its group, then its peak (the kernel's high-water mark,
-// VmHWM sampled every 20ms and wait4's maxrss at exit). 480 records of 32
-// KiB (15 MiB) are produced as fast as Kafka takes them. Asserted: the
+// VmHWM sampled every 20ms and wait4's maxrss at exit). 960 records of 32
+// KiB (30 MiB) are produced as fast as Kafka takes them. Asserted: the
 // peak grew by no more than the worker's memory budget for buffers (8 MiB
 // of records, scaled by the allocation overhead of the build, see
 // memBudget), and every acked record is in the bucket exactly once. A
@@ -36,6 +36,7 @@ package scenarios
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -50,7 +51,7 @@ import (
 
 const (
 	memTopic      = "clickstream"
-	memRecords    = 480
+	memRecords    = 960
 	memPayload    = 32 << 10
 	memFlushSize  = 10_000_000
 	memFlushBytes = 2 << 20
@@ -62,7 +63,13 @@ const (
 // per byte it holds (fetch buffers, the decoded copy, the object being
 // written, the garbage collector's headroom), times the race detector's
 // shadow memory when the binary is built with -race.
-var memBudget = int64(8<<20) * 3 * raceFactor
+var memBudget = int64(8<<20) * 4 * raceFactor
+
+// memHeapLimit is the heap limit a Go sink process runs with (GOMEMLIMIT,
+// the -Xmx of a Go worker): its garbage collector keeps the heap under it
+// as long as what the sink holds fits, so the resident set measures what
+// the sink holds rather than when its collector last ran.
+const memHeapLimit = 24 << 20
 
 // memSinks are the scenario's sink processes: the incident's flush size,
 // a long rotation, and (fixed only) a byte budget.
@@ -79,7 +86,7 @@ var _ = register(&harness.Scenario{
 		"until the count was reached, and records of tens of kilobytes outgrew the heap long before. " +
 		"Fix: bound the buffered bytes (FlushBytes across all partitions, in flight included) and stop polling " +
 		"while writes catch up; a bigger heap only moves the crash.",
-	Fault:  "a burst of 480 records of 32 KiB (15 MiB) into a sink whose flush size is 10M records",
+	Fault:  "a burst of 960 records of 32 KiB (30 MiB) into a sink whose flush size is 10M records",
 	Checks: "the sink process's peak RSS, measured from outside, grew by no more than its memory budget; every acked record in the bucket exactly once",
 	Budget: 20 * time.Second,
 	Run:    runMemoryBudget,
@@ -92,6 +99,10 @@ func runMemoryBudget(ctx context.Context, r *harness.Run) error {
 	}
 	r.Logf("the %s sink process flushes at %d records or every %s, byte budget %s (count-only ignores it); "+
 		"its resident set may grow by %s during the burst", r.Variant, memFlushSize, memRotate, mib(memFlushBytes), mib(budget))
+	st := stateOf(r)
+	st.mu.Lock()
+	st.env = append(st.env, fmt.Sprintf("GOMEMLIMIT=%dMiB", memHeapLimit>>20))
+	st.mu.Unlock()
 	pl, err := startPipeline(ctx, r, memTopic, 3, memSinks(r))
 	if err != nil {
 		return err

@@ -39,6 +39,8 @@ type userSUT struct {
 // if any, and every sink process started.
 type runState struct {
 	user *userSUT
+	// env is added to every sink process the run starts.
+	env []string
 
 	mu    sync.Mutex
 	seq   int
@@ -95,6 +97,9 @@ func startProcessSink(r *harness.Run, a connectors.Addresses, spec func(string, 
 	if err != nil {
 		return nil, err
 	}
+	st.mu.Lock()
+	s.Env = append(s.Env, st.env...)
+	st.mu.Unlock()
 	s.MemoryLimit = limit
 	ps, err := sut.NewSink(s)
 	if err != nil {
