@@ -28,10 +28,11 @@ var _ = register(&harness.Scenario{
 	Story: "\"It was acknowledged, so it is safe.\" With acks=1 only the leader has the record when it answers. " +
 		"A leader cut from its followers keeps acknowledging until it dies; a follower still in the ISR becomes " +
 		"leader without those records. Fix: acks=all, idempotence, min.insync.replicas=2, no unclean election.",
-	Fault:  "the leader of the partition is cut from its peers after 300 acks, killed 1.5 s later, then healed and restarted",
-	Checks: "every acknowledged record is still in Kafka, read back after healing (counted by ID)",
-	Budget: 3 * time.Minute,
-	Run:    runAcksDurability,
+	Fault:       "the leader of the partition is cut from its peers after 300 acks, killed 1.5 s later, then healed and restarted",
+	Checks:      "every acknowledged record is still in Kafka, read back after healing (counted by ID)",
+	Budget:      3 * time.Minute,
+	Consequence: harness.Lost,
+	Run:         runAcksDurability,
 })
 
 func runAcksDurability(ctx context.Context, r *harness.Run) error {
@@ -70,7 +71,7 @@ func runAcksDurability(ctx context.Context, r *harness.Run) error {
 	}
 	r.Logf("after: %s", describeLeaders(after, before))
 	if r.History.Count("fault", "") < 2 || after[0].Leader == leader {
-		return errors.New("the leader was never cut off and replaced (the workload ended first): the run proves nothing")
+		return harness.Inconclusive("the leader was never cut off and replaced (the workload ended first)")
 	}
 	audit, err := r.AuditTopic(ctx, env.Primary, topic)
 	if err != nil {
@@ -83,7 +84,7 @@ func runAcksDurability(ctx context.Context, r *harness.Run) error {
 	res := c.Result()
 	r.Logf("Kafka holds %d of the %d acknowledged records (read back after healing)", res.Acked-res.Lost, res.Acked)
 	if res.Lost > 0 { // phrased here, from the same reading: these were lost in Kafka, not on the way to a bucket
-		r.Violation("%d acknowledged records lost: acked by leader %d alone, gone after Kafka elected %d", res.Lost, leader, after[0].Leader)
+		r.ViolationOf(harness.Lost, "%d acknowledged records lost: acked by leader %d alone, gone after Kafka elected %d", res.Lost, leader, after[0].Leader)
 		res.Violations = dropKind(res.Violations, checker.Lost)
 	}
 	r.SetCheck(res)

@@ -1,10 +1,11 @@
-// Package scenarios is the catalogue: one file per incident of INCIDENTS.md,
+// Package scenarios is the catalogue: one file per incident of docs/incidents.md,
 // each a harness.Scenario that runs the fixed connector (which must lose
 // nothing) and the buggy one (which the harness must catch from the data).
 // The CLI lists and runs the same catalogue.
 package scenarios
 
 import (
+	"context"
 	"sort"
 
 	"github.com/pipechaos/pipechaos/harness"
@@ -16,6 +17,11 @@ var catalogue = map[string]*harness.Scenario{}
 func register(s *harness.Scenario) *harness.Scenario {
 	if _, dup := catalogue[s.Name]; dup {
 		panic("scenario registered twice: " + s.Name)
+	}
+	run := s.Run
+	s.Run = func(ctx context.Context, r *harness.Run) error {
+		defer forgetRun(r)
+		return run(ctx, r)
 	}
 	catalogue[s.Name] = s
 	return s

@@ -2,8 +2,12 @@ package scenarios
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"sync"
 	"time"
+
+	"github.com/minio/minio-go/v7"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -11,8 +15,10 @@ import (
 	"github.com/pipechaos/pipechaos/connectors"
 	"github.com/pipechaos/pipechaos/connectors/s3sink"
 	"github.com/pipechaos/pipechaos/harness"
+	"github.com/pipechaos/pipechaos/harness/checker"
 	"github.com/pipechaos/pipechaos/harness/env"
 	"github.com/pipechaos/pipechaos/harness/history"
+	"github.com/pipechaos/pipechaos/harness/sut"
 )
 
 // sinkBuilder makes the sink under test of a scenario for one region,
@@ -22,40 +28,47 @@ type sinkBuilder func(r *harness.Run, region, topic, group string) (connectors.S
 // sinkConfig is the s3sink configuration every scenario starts from: the
 // environment's addresses, the run's history, and scaled-down timings.
 func sinkConfig(r *harness.Run, region, topic, group string) s3sink.Config {
-	st := r.Env.Store()
-	boot := r.Env.Region(region).Bootstrap()
+	return addressConfig(addressesOf(r, region, topic, group), group, uint64(r.Seed))
+}
+
+// addressConfig is sinkConfig from addresses alone: what a sink process
+// of the catalogue builds (it has no run, no history).
+func addressConfig(a connectors.Addresses, process string, seed uint64) s3sink.Config {
 	return s3sink.Config{
-		Brokers: boot, Topic: topic, Group: group, RegistryURL: r.Env.Registry().URL(),
-		S3Endpoint: st.Endpoint(), S3AccessKey: st.AccessKey(), S3SecretKey: st.SecretKey(), Bucket: st.Bucket(),
+		Brokers: a.Brokers, Topic: a.Topic, Group: a.Group, RegistryURL: a.RegistryURL,
+		S3Endpoint: a.S3Endpoint, S3AccessKey: a.S3AccessKey, S3SecretKey: a.S3SecretKey, Bucket: a.Bucket,
 		FlushSize: 500, RotateInterval: 250 * time.Millisecond,
 		SessionTimeout: 3 * time.Second, RebalanceTimeout: 3 * time.Second,
-		Seed:    uint64(r.Seed),
-		History: r.History, Process: group,
-		KgoOpts: env.ClientOpts(boot),
+		Seed: seed, Process: process,
+		KgoOpts: env.ClientOpts(a.Brokers),
+	}
+}
+
+// addressesOf is what a sink of the run gets: the region's brokers, the
+// topic and group, the registry, the store.
+func addressesOf(r *harness.Run, region, topic, group string) connectors.Addresses {
+	st := r.Env.Store()
+	return connectors.Addresses{
+		Brokers: r.Env.Region(region).Bootstrap(), Topic: topic, Group: group,
+		RegistryURL: r.Env.Registry().URL(),
+		S3Endpoint:  st.Endpoint(), S3AccessKey: st.AccessKey(), S3SecretKey: st.SecretKey(), Bucket: st.Bucket(),
 	}
 }
 
 // ourSink builds connectors/s3sink with sinkConfig, adjusted by tune, through
-// build (s3sink.New or a buggy constructor).
+// build (s3sink.New or a buggy constructor) — unless the run proves a
+// user's sink (SinkConformance, pipechaos run --sink-cmd): then it builds
+// that one, as a process, in the same place.
 func ourSink(build func(s3sink.Config) (*s3sink.Sink, error), tune func(*s3sink.Config)) sinkBuilder {
 	return func(r *harness.Run, region, topic, group string) (connectors.Sink, error) {
+		if u := userOf(r); u != nil {
+			return u.sink(r, region, topic, group)
+		}
 		cfg := sinkConfig(r, region, topic, group)
 		if tune != nil {
 			tune(&cfg)
 		}
 		return build(cfg)
-	}
-}
-
-// userSink adapts a user's sink factory: it only gets addresses.
-func userSink(f connectors.SinkFactory) sinkBuilder {
-	return func(r *harness.Run, region, topic, group string) (connectors.Sink, error) {
-		st := r.Env.Store()
-		return f(connectors.Addresses{
-			Brokers: r.Env.Region(region).Bootstrap(), Topic: topic, Group: group,
-			RegistryURL: r.Env.Registry().URL(),
-			S3Endpoint:  st.Endpoint(), S3AccessKey: st.AccessKey(), S3SecretKey: st.SecretKey(), Bucket: st.Bucket(),
-		}, group)
 	}
 }
 
@@ -162,7 +175,7 @@ func (sv *supervised) Run(ctx context.Context) error {
 		}
 		sv.mu.Unlock()
 		why := "was killed"
-		if err != nil {
+		if err != nil && !killed {
 			why = "died: " + err.Error()
 		}
 		next, berr := sv.build()
@@ -186,9 +199,29 @@ func (sv *supervised) Run(ctx context.Context) error {
 func (sv *supervised) Close() { sv.stopCurrent(&sv.closed) }
 
 // kill stops the running instance abruptly, without a last flush or
-// commit: what it wrote but had not committed stays so. The supervisor
-// starts the next instance.
-func (sv *supervised) kill() { sv.stopCurrent(&sv.killed) }
+// commit: what it wrote but had not committed stays so. A sink process
+// gets SIGKILL; an in-process sink is closed. The supervisor starts the
+// next instance.
+func (sv *supervised) kill() {
+	sv.mu.Lock()
+	sv.killed = true
+	s := sv.all[len(sv.all)-1]
+	sv.mu.Unlock()
+	if k, ok := s.(interface{ Kill() error }); ok {
+		_ = k.Kill()
+		return
+	}
+	s.Close()
+}
+
+// currentProcess is the running instance's process, nil for an
+// in-process sink.
+func (sv *supervised) currentProcess() *sut.Process {
+	if ps, ok := sv.current().(*sut.Sink); ok {
+		return ps.Process()
+	}
+	return nil
+}
 
 // stopCurrent sets why (closed or killed) and closes the running instance.
 func (sv *supervised) stopCurrent(why *bool) {
@@ -251,6 +284,46 @@ func writesSince(h *history.History, fault string) []history.Event {
 	for _, e := range h.Filter(history.SinkWrite) {
 		if e.At.After(since) {
 			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// objectRecords reads every object under prefix in the run's bucket and
+// counts the records each holds, by key. The store's request log says when
+// an object was written and how big it was; what it holds is read from the
+// bucket, like everything the checker judges.
+func objectRecords(ctx context.Context, r *harness.Run, prefix string) (map[string]int, error) {
+	cl, err := harness.StoreClient(r.Env.Store())
+	if err != nil {
+		return nil, err
+	}
+	bucket := r.Env.Store().Bucket()
+	n := map[string]int{}
+	for info := range cl.ListObjectsIter(ctx, bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if info.Err != nil {
+			return nil, fmt.Errorf("list %s: %w", prefix, info.Err)
+		}
+		obj, err := cl.GetObject(ctx, bucket, info.Key, minio.GetObjectOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("get %s: %w", info.Key, err)
+		}
+		err = checker.DecodeObject(info.Key, obj, func(checker.Found) { n[info.Key]++ })
+		obj.Close()
+		if err != nil {
+			return nil, fmt.Errorf("decode %s: %w", info.Key, err)
+		}
+	}
+	return n, nil
+}
+
+// withRecords is ev with each observed sink write's Records filled in from
+// counts (objectRecords); writes of objects not in counts keep 0.
+func withRecords(ev []history.Event, counts map[string]int) []history.Event {
+	out := slices.Clone(ev)
+	for i := range out {
+		if out[i].Type == history.SinkWrite {
+			out[i].Records = counts[out[i].Object]
 		}
 	}
 	return out
