@@ -23,7 +23,7 @@ package scenarios
 // The scenario: both sinks run with the incident's flush size of 10M
 // records and a long (10s) rotation; the fixed one also has FlushBytes of
 // 2 MiB in a worker whose memory budget for buffers is 8 MiB. 480 records
-// of 32 KiB (15 MiB) are produced as fast as Kafka takes them; then the
+// of 32 KiB (15 MiB) are produced at 100 records/s; then the
 // sink is asked to write what it holds (its Drain, as on a graceful
 // shutdown). Judged from outside: the peak of record bytes acked into Kafka
 // and not yet received by the store (the writes are seen at the store's
@@ -52,6 +52,7 @@ const (
 	memFlushBytes = 2 << 20
 	memBudget     = 8 << 20
 	memRotate     = 10 * time.Second
+	memRate       = 100 // records per second: 3.1 MiB/s, a sink that keeps up holds about one FlushBytes
 	bufferedBytes = "pipechaos_s3sink_buffered_bytes"
 )
 
@@ -83,8 +84,8 @@ func runMemoryBudget(ctx context.Context, r *harness.Run) error {
 	fine := sampler.Start(ctx, r.History, 10*time.Millisecond, sampler.Prometheus(pl.sink.metrics(), bufferedBytes))
 	defer fine.Stop()
 
-	r.Logf("the burst: %d records of %d KiB (%s) as fast as Kafka takes them", memRecords, memPayload>>10, mib(memRecords*memPayload))
-	if _, err := r.Produce(ctx, workload.Config{Topic: memTopic, Records: memRecords, PayloadBytes: memPayload, MaxInFlight: 64}, pl.prod); err != nil {
+	r.Logf("the burst: %d records of %d KiB (%s) at %d records/s", memRecords, memPayload>>10, mib(memRecords*memPayload), memRate)
+	if _, err := r.Produce(ctx, workload.Config{Topic: memTopic, Records: memRecords, PayloadBytes: memPayload, Rate: memRate, MaxInFlight: 64}, pl.prod); err != nil {
 		return err
 	}
 	// The burst is over: like a worker's graceful shutdown, ask the sink
