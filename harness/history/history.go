@@ -16,7 +16,8 @@ type Type string
 const (
 	// Produce is the outcome of one produce attempt (see Outcome).
 	Produce Type = "produce"
-	// SinkWrite is one object durably written by a sink.
+	// SinkWrite is one object write the store accepted, as the harness
+	// observed it at the store's fault layer (never reported by a sink).
 	SinkWrite Type = "sink-write"
 	// Fault is a nemesis starting or healing (see Phase).
 	Fault Type = "fault"

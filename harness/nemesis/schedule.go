@@ -220,7 +220,8 @@ func AfterAcked(h *history.History, n int) Trigger {
 	return When(func() bool { return h.Count(history.Produce, history.Acked) >= n })
 }
 
-// AfterWrites fires once the history holds at least n sink writes.
+// AfterWrites fires once the history holds at least n sink writes (the
+// object writes the harness saw the store accept).
 func AfterWrites(h *history.History, n int) Trigger {
 	return When(func() bool { return h.Count(history.SinkWrite, "") >= n })
 }
