@@ -280,4 +280,3 @@ not (or could not run), 2 for a usage mistake.`,
 		return exitOK
 	},
 }
-
