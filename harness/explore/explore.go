@@ -174,6 +174,17 @@ func Explore(ctx context.Context, o Options) (*Report, error) {
 	return rep, nil
 }
 
+// FirstReliable is the first finding that its confirmations did not call
+// flaky, or nil.
+func (rep *Report) FirstReliable() *Finding {
+	for i := range rep.Findings {
+		if !rep.Findings[i].Flaky {
+			return &rep.Findings[i]
+		}
+	}
+	return nil
+}
+
 func (rep *Report) add(r Result) {
 	rep.Runs = append(rep.Runs, r)
 	switch {

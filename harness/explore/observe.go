@@ -317,8 +317,9 @@ type phase struct {
 	lag    int64
 	// put is the PUT a kill or a fault landed on, for the narrative: the
 	// one in flight (PutInFlight, CommitAhead) or the last uncommitted one.
-	put      *putRec
-	inflight int
+	put       *putRec
+	inflight  int
+	producing bool // the workload has not ended
 }
 
 const rebalanceAfterglow = 200 * time.Millisecond
@@ -329,7 +330,7 @@ func (o *observer) now() phase {
 	t := time.Now()
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	ph := phase{active: map[Phase]bool{}, acked: acked, lag: o.lagLocked()}
+	ph := phase{active: map[Phase]bool{}, acked: acked, lag: o.lagLocked(), producing: !o.producerDone}
 	if acked > 0 && !o.producerDone {
 		ph.active[Acks] = true
 	}

@@ -113,6 +113,8 @@ type Fired struct {
 	Phases []Phase `json:"phases,omitempty"`
 	Acked  int     `json:"acked,omitempty"`
 	Lag    int64   `json:"lag,omitempty"`
+	// Producing: the workload was still producing when it started.
+	Producing bool `json:"producing,omitempty"`
 	// Put is the PUT the fault landed on (see phase.put), and how long
 	// before the fault it began or returned.
 	PutKey      string `json:"put_key,omitempty"`
@@ -366,7 +368,7 @@ func runStep(ctx context.Context, rc *runCtx, f *Fired, adm *kadm.Client) {
 	}
 	now := time.Now()
 	f.At = now.Sub(rc.h.Start())
-	f.Acked, f.Lag = ph.acked, ph.lag
+	f.Acked, f.Lag, f.Producing = ph.acked, ph.lag, ph.producing
 	for _, p := range Phases {
 		if ph.active[p] {
 			f.Phases = append(f.Phases, p)
@@ -477,11 +479,11 @@ func judgeMet(f *Fired, events []history.Event, all []Fired) {
 	}
 	// Offsets in At/Healed are from the history start; the first event is
 	// stamped a moment later, close enough for "during".
-	inMotion := f.Lag > 0 || produced > 0
+	inMotion := f.Lag > 0 || produced > 0 || f.Producing
 	switch f.Step.Fault {
 	case SinkKill, SinkRestart, SinkPause:
 		f.Met = f.Lag > 0 || f.PutKey != ""
-		f.MetWhy = fmt.Sprintf("%d records consumed or pending and not committed when it stopped", f.Lag)
+		f.MetWhy = fmt.Sprintf("%d records not committed when it stopped", f.Lag)
 		if f.PutKey != "" {
 			f.MetWhy += "; a PUT was in flight or uncommitted"
 		}
@@ -502,6 +504,9 @@ func judgeMet(f *Fired, events []history.Event, all []Fired) {
 	default:
 		f.Met = inMotion
 		why := fmt.Sprintf("lag %d when it started, %d produce outcomes while it lasted", f.Lag, produced)
+		if f.Producing {
+			why = fmt.Sprintf("the workload was producing; lag %d when it started, %d produce outcomes while it lasted", f.Lag, produced)
+		}
 		if f.MetWhy != "" {
 			why = f.MetWhy + "; " + why
 		}
