@@ -185,9 +185,16 @@ var stepColors = []string{"#dc2626", "#7c3aed", "#d97706", "#0891b2"}
 func timelineSVG(r explore.Result) template.HTML {
 	const (
 		W, left, right = 1000.0, 70.0, 20.0
-		ackTop, ackH   = 30.0, 120.0
-		putTop, laneH  = 185.0, 12.0
+		ackH, laneH    = 120.0, 12.0
 	)
+	labels := 0
+	for _, f := range r.Steps {
+		if f.Fired {
+			labels++
+		}
+	}
+	ackTop := 30.0 + 13*float64(max(labels-1, 0))
+	putTop := ackTop + ackH + 35
 	tl := r.Timeline
 	end := tl.End
 	if end <= 0 {
@@ -204,19 +211,22 @@ func timelineSVG(r explore.Result) template.HTML {
 	fmt.Fprintf(&b, `<svg id="minimal-timeline" xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" viewBox="0 0 %.0f %.0f">`, W, H, W, H)
 	fmt.Fprintf(&b, `<rect x="0" y="0" width="%.0f" height="%.0f" fill="#fff"/>`, W, H)
 	// Fault spans first, under everything.
+	row := 0
 	for i, f := range r.Steps {
 		if !f.Fired {
 			continue
 		}
+		labelY := 14 + 13*float64(row)
+		row++
 		col := stepColors[i%len(stepColors)]
 		x0, x1 := x(f.At), x(f.Healed)
 		if x1-x0 < 3 {
 			x1 = x0 + 3
 		}
 		fmt.Fprintf(&b, `<rect x="%.1f" y="%.0f" width="%.1f" height="%.0f" fill="%s" fill-opacity="0.16" stroke="%s" stroke-width="1"/>`,
-			x0, ackTop-14, x1-x0, H-ackTop-6, col, col)
+			x0, labelY+3, x1-x0, H-labelY-9, col, col)
 		fmt.Fprintf(&b, `<text class="flabel" x="%.1f" y="%.0f" fill="%s" style="fill:%s">step %d: %s</text>`,
-			x0+3, ackTop-18+float64(i%2)*0, col, col, i+1, html.EscapeString(string(f.Step.Fault)))
+			x0+3, labelY, col, col, i+1, html.EscapeString(string(f.Step.Fault)))
 	}
 	// Acked records.
 	maxAck := 1
