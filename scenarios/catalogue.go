@@ -5,6 +5,7 @@
 package scenarios
 
 import (
+	"context"
 	"sort"
 
 	"github.com/pipechaos/pipechaos/harness"
@@ -16,6 +17,11 @@ var catalogue = map[string]*harness.Scenario{}
 func register(s *harness.Scenario) *harness.Scenario {
 	if _, dup := catalogue[s.Name]; dup {
 		panic("scenario registered twice: " + s.Name)
+	}
+	run := s.Run
+	s.Run = func(ctx context.Context, r *harness.Run) error {
+		defer forgetRun(r)
+		return run(ctx, r)
 	}
 	catalogue[s.Name] = s
 	return s

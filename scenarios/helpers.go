@@ -124,7 +124,7 @@ func drainAndCheck(ctx context.Context, r *harness.Run, sink *runningSink, topic
 	if err := sink.stop(); err != nil && !errors.Is(err, context.Canceled) {
 		r.Logf("the sink stopped with: %v", err)
 	}
-	_, err := r.CheckStore(ctx, "topics/"+topic+"/")
+	_, err := r.CheckStore(ctx, "topics/"+topic+"/", checkOpts(r)...)
 	return err
 }
 

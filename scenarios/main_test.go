@@ -13,10 +13,12 @@ import (
 
 	"github.com/pipechaos/pipechaos/harness"
 	"github.com/pipechaos/pipechaos/harness/env/backends"
+	"github.com/pipechaos/pipechaos/harness/sut"
 	"github.com/pipechaos/pipechaos/reports"
 )
 
 func TestMain(m *testing.M) {
+	sut.Main() // in a sink process started by the scenarios: serve it and exit
 	goleak.VerifyTestMain(reportingMain{m})
 }
 

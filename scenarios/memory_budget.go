@@ -21,23 +21,30 @@ package scenarios
 // operators size FlushBytes with that headroom below the worker's memory.
 //
 // The scenario: both sinks run with the incident's flush size of 10M
-// records and a long (10s) rotation; the fixed one also has FlushBytes of
-// 2 MiB in a worker whose memory budget for buffers is 8 MiB. 480 records
-// of 32 KiB (15 MiB) are produced as fast as Kafka takes them; then the
-// sink is asked to write what it holds (its Drain, as on a graceful
-// shutdown). The sink's
-// buffered_bytes gauge is sampled into the history every 10ms; the peak is
-// read back from the history. Asserted: the peak is within the budget (and
-// was sampled at all), and every acked record is in the bucket exactly once.
+// records and a 3s rotation; the fixed one also has FlushBytes of 2 MiB.
+// Each runs as a process of its own (harness/sut), as a worker does, and
+// its memory is measured from outside: the resident set it settled at once
+// it had joined its group, then its peak (the kernel's high-water mark,
+// VmHWM sampled every 20ms and wait4's maxrss at exit). 480 records of 32
+// KiB (15 MiB) are produced as fast as Kafka takes them. Asserted: the
+// peak grew by no more than the worker's memory budget for buffers (8 MiB
+// of records, scaled by the allocation overhead of the build, see
+// memBudget), and every acked record is in the bucket exactly once. A
+// sink the scenario caps (MemoryLimit) and the kernel OOM-kills is a
+// finding with the lag it left.
 
 import (
 	"context"
+	"errors"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/pipechaos/pipechaos/connectors/s3sink"
 	"github.com/pipechaos/pipechaos/harness"
 	"github.com/pipechaos/pipechaos/harness/history"
-	"github.com/pipechaos/pipechaos/harness/sampler"
+	"github.com/pipechaos/pipechaos/harness/sut"
 	"github.com/pipechaos/pipechaos/harness/workload"
 )
 
@@ -47,10 +54,21 @@ const (
 	memPayload    = 32 << 10
 	memFlushSize  = 10_000_000
 	memFlushBytes = 2 << 20
-	memBudget     = 8 << 20
-	memRotate     = 10 * time.Second
-	bufferedBytes = "pipechaos_s3sink_buffered_bytes"
+	memRotate     = 3 * time.Second
 )
+
+// memBudget is what our sink process may grow by during the burst: 8 MiB
+// of buffered records, times the bytes a Go process's resident set grows
+// per byte it holds (fetch buffers, the decoded copy, the object being
+// written, the garbage collector's headroom), times the race detector's
+// shadow memory when the binary is built with -race.
+var memBudget = int64(8<<20) * 3 * raceFactor
+
+// memSinks are the scenario's sink processes: the incident's flush size,
+// a long rotation, and (fixed only) a byte budget.
+var memSinks = processSinks("memory-budget", s3sink.NewCountOnly, func(c *s3sink.Config) {
+	c.FlushSize, c.FlushBytes, c.RotateInterval = memFlushSize, memFlushBytes, memRotate
+}, 0)
 
 var _ = register(&harness.Scenario{
 	Name:     "memory-budget",
@@ -61,57 +79,84 @@ var _ = register(&harness.Scenario{
 		"Fix: bound the buffered bytes (FlushBytes across all partitions, in flight included) and stop polling " +
 		"while writes catch up; a bigger heap only moves the crash.",
 	Fault:  "a burst of 480 records of 32 KiB (15 MiB) into a sink whose flush size is 10M records",
-	Checks: "peak of the sampled buffered_bytes gauge ≤ the 8 MiB memory budget; every acked record in the bucket exactly once",
+	Checks: "the sink process's peak RSS, measured from outside, grew by no more than its memory budget; every acked record in the bucket exactly once",
 	Budget: 20 * time.Second,
 	Run:    runMemoryBudget,
 })
 
 func runMemoryBudget(ctx context.Context, r *harness.Run) error {
-	r.Logf("the %s sink flushes at %d records or every %s, byte budget %s (count-only ignores it); "+
-		"the worker's memory budget for buffers is %s", r.Variant, memFlushSize, memRotate, mib(memFlushBytes), mib(memBudget))
-	pl, err := startPipeline(ctx, r, memTopic, 3, ourSink(sinkFor(r, s3sink.NewCountOnly), func(c *s3sink.Config) {
-		c.FlushSize, c.FlushBytes, c.RotateInterval = memFlushSize, memFlushBytes, memRotate
-	}))
+	budget := memBudget
+	if u := userOf(r); u != nil {
+		budget = u.memoryBudget
+	}
+	r.Logf("the %s sink process flushes at %d records or every %s, byte budget %s (count-only ignores it); "+
+		"its resident set may grow by %s during the burst", r.Variant, memFlushSize, memRotate, mib(memFlushBytes), mib(budget))
+	pl, err := startPipeline(ctx, r, memTopic, 3, memSinks(r))
 	if err != nil {
 		return err
 	}
 	defer pl.close()
-	fine := sampler.Start(ctx, r.History, 10*time.Millisecond, sampler.Prometheus(pl.sink.metrics(), bufferedBytes))
-	defer fine.Stop()
+	if !groupStable(ctx, pl.admin, sinkGroup, 15*time.Second) {
+		return errors.New("the sink never joined its group: its settled memory cannot be measured")
+	}
+	procs := processesOf(r)
+	if len(procs) == 0 {
+		return errors.New("the sink is not a process the harness measures")
+	}
+	settled := procs[0].RSS()
+	r.Logf("the sink process (pid %d) joined its group; resident set %s before the burst", procs[0].PID(), mib(settled))
 
 	r.Logf("the burst: %d records of %d KiB (%s) as fast as Kafka takes them", memRecords, memPayload>>10, mib(memRecords*memPayload))
 	if _, err := r.Produce(ctx, workload.Config{Topic: memTopic, Records: memRecords, PayloadBytes: memPayload, MaxInFlight: 64}, pl.prod); err != nil {
 		return err
 	}
-	// The burst is over: like a worker's graceful shutdown, ask the sink
-	// to write what it holds rather than wait for the rotation.
-	if d, ok := pl.sink.Sink.(interface{ Drain(context.Context) error }); ok {
-		dctx, cancel := context.WithTimeout(ctx, drainTimeout)
-		if err := d.Drain(dctx); err != nil {
-			r.Logf("the sink's own drain failed: %v", err)
-		}
-		cancel()
-	}
 	err = drainAndCheck(ctx, r, pl.sink, memTopic)
-	fine.Stop()
 	pl.smp.Stop()
-	checkMemoryPeak(r)
+	checkMemoryPeak(r, procs[0], settled, budget)
 	return err
 }
 
-// checkMemoryPeak reads the peak of the sampled buffered_bytes gauge from
-// the history and holds it to the worker's memory budget.
-func checkMemoryPeak(r *harness.Run) {
-	peak, at := history.Peak(r.History.Events(), bufferedBytes)
-	r.Metric("peak_buffered_bytes", peak)
-	r.Metric("memory_budget_bytes", memBudget)
+// checkMemoryPeak holds the sink process's peak resident set, measured
+// from outside, to its budget above the settled one.
+func checkMemoryPeak(r *harness.Run, p *sut.Process, settled, budget int64) {
+	peak := p.PeakRSS()
+	grew := peak - settled
+	r.Metric("peak_rss_bytes", float64(peak))
+	r.Metric("settled_rss_bytes", float64(settled))
+	r.Metric("memory_budget_bytes", float64(budget))
+	for _, ex := range p.Exits() {
+		if ex.OOMKilled {
+			lag, _ := history.Peak(r.History.Events(), "lag_total")
+			r.Violation("the sink process was OOM-killed by its memory cap (%s); the group's lag peaked at %.0f records", ex, lag)
+		}
+	}
 	switch {
-	case at.IsZero():
-		r.Violation("the sink's %s gauge was never sampled: its memory use cannot be judged", bufferedBytes)
-	case peak > memBudget:
-		r.Violation("the sink buffered %s at its peak (%.1f× the %s memory budget), %s into the run: "+
-			"a worker sized for the budget would have been OOM-killed", mib(peak), peak/memBudget, mib(memBudget), since(r, at))
+	case peak == 0 || settled == 0:
+		r.Violation("the sink process's memory was never measured: its use cannot be judged")
+	case grew > budget:
+		r.Violation("the sink process's peak RSS was %s, %s above the %s it settled at: %.1f× its %s memory budget — "+
+			"a worker sized for the budget would have been OOM-killed", mib(peak), mib(grew), mib(settled), float64(grew)/float64(budget), mib(budget))
 	default:
-		r.Logf("peak buffered: %s, %s into the run, within the %s memory budget", mib(peak), since(r, at), mib(memBudget))
+		r.Logf("peak RSS of the sink process: %s, %s above the %s it settled at, within its %s memory budget",
+			mib(peak), mib(grew), mib(settled), mib(budget))
+	}
+}
+
+// groupStable waits until group is Stable with at least one member, as
+// the coordinator describes it.
+func groupStable(ctx context.Context, cl *kgo.Client, group string, timeout time.Duration) bool {
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		gs, err := adm.DescribeGroups(ctx, group)
+		if g, ok := gs[group]; err == nil && ok && g.Err == nil && g.State == "Stable" && len(g.Members) > 0 {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }

@@ -208,7 +208,7 @@ func judgeGroup(ctx context.Context, r *harness.Run) error {
 		r.Violation("members were kicked out of the group: partitions were lost %.0f times (rebalances_total{kind=\"lost\"}), "+
 			"%.0f assignments in all, group lag peaked at %.0f records", lost, assigned, peakLag)
 	}
-	res, err := r.CheckStore(ctx, "topics/"+pollTopic+"/", checker.MaxDuplicates(bound))
+	res, err := r.CheckStore(ctx, "topics/"+pollTopic+"/", checkOpts(r, checker.MaxDuplicates(bound))...)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/pipechaos/pipechaos/harness"
 	"github.com/pipechaos/pipechaos/harness/env"
 	"github.com/pipechaos/pipechaos/harness/history"
+	"github.com/pipechaos/pipechaos/harness/sut"
 )
 
 // sinkBuilder makes the sink under test of a scenario for one region,
@@ -22,40 +23,49 @@ type sinkBuilder func(r *harness.Run, region, topic, group string) (connectors.S
 // sinkConfig is the s3sink configuration every scenario starts from: the
 // environment's addresses, the run's history, and scaled-down timings.
 func sinkConfig(r *harness.Run, region, topic, group string) s3sink.Config {
-	st := r.Env.Store()
-	boot := r.Env.Region(region).Bootstrap()
+	cfg := addressConfig(addressesOf(r, region, topic, group), group, uint64(r.Seed))
+	cfg.History = r.History
+	return cfg
+}
+
+// addressConfig is sinkConfig from addresses alone: what a sink process
+// of the catalogue builds (it has no run, no history).
+func addressConfig(a connectors.Addresses, process string, seed uint64) s3sink.Config {
 	return s3sink.Config{
-		Brokers: boot, Topic: topic, Group: group, RegistryURL: r.Env.Registry().URL(),
-		S3Endpoint: st.Endpoint(), S3AccessKey: st.AccessKey(), S3SecretKey: st.SecretKey(), Bucket: st.Bucket(),
+		Brokers: a.Brokers, Topic: a.Topic, Group: a.Group, RegistryURL: a.RegistryURL,
+		S3Endpoint: a.S3Endpoint, S3AccessKey: a.S3AccessKey, S3SecretKey: a.S3SecretKey, Bucket: a.Bucket,
 		FlushSize: 500, RotateInterval: 250 * time.Millisecond,
 		SessionTimeout: 3 * time.Second, RebalanceTimeout: 3 * time.Second,
-		Seed:    uint64(r.Seed),
-		History: r.History, Process: group,
-		KgoOpts: env.ClientOpts(boot),
+		Seed: seed, Process: process,
+		KgoOpts: env.ClientOpts(a.Brokers),
+	}
+}
+
+// addressesOf is what a sink of the run gets: the region's brokers, the
+// topic and group, the registry, the store.
+func addressesOf(r *harness.Run, region, topic, group string) connectors.Addresses {
+	st := r.Env.Store()
+	return connectors.Addresses{
+		Brokers: r.Env.Region(region).Bootstrap(), Topic: topic, Group: group,
+		RegistryURL: r.Env.Registry().URL(),
+		S3Endpoint:  st.Endpoint(), S3AccessKey: st.AccessKey(), S3SecretKey: st.SecretKey(), Bucket: st.Bucket(),
 	}
 }
 
 // ourSink builds connectors/s3sink with sinkConfig, adjusted by tune, through
-// build (s3sink.New or a buggy constructor).
+// build (s3sink.New or a buggy constructor) — unless the run proves a
+// user's sink (SinkConformance, pipechaos run --sink-cmd): then it builds
+// that one, as a process, in the same place.
 func ourSink(build func(s3sink.Config) (*s3sink.Sink, error), tune func(*s3sink.Config)) sinkBuilder {
 	return func(r *harness.Run, region, topic, group string) (connectors.Sink, error) {
+		if u := userOf(r); u != nil {
+			return u.sink(r, region, topic, group)
+		}
 		cfg := sinkConfig(r, region, topic, group)
 		if tune != nil {
 			tune(&cfg)
 		}
 		return build(cfg)
-	}
-}
-
-// userSink adapts a user's sink factory: it only gets addresses.
-func userSink(f connectors.SinkFactory) sinkBuilder {
-	return func(r *harness.Run, region, topic, group string) (connectors.Sink, error) {
-		st := r.Env.Store()
-		return f(connectors.Addresses{
-			Brokers: r.Env.Region(region).Bootstrap(), Topic: topic, Group: group,
-			RegistryURL: r.Env.Registry().URL(),
-			S3Endpoint:  st.Endpoint(), S3AccessKey: st.AccessKey(), S3SecretKey: st.SecretKey(), Bucket: st.Bucket(),
-		}, group)
 	}
 }
 
@@ -162,7 +172,7 @@ func (sv *supervised) Run(ctx context.Context) error {
 		}
 		sv.mu.Unlock()
 		why := "was killed"
-		if err != nil {
+		if err != nil && !killed {
 			why = "died: " + err.Error()
 		}
 		next, berr := sv.build()
@@ -186,9 +196,29 @@ func (sv *supervised) Run(ctx context.Context) error {
 func (sv *supervised) Close() { sv.stopCurrent(&sv.closed) }
 
 // kill stops the running instance abruptly, without a last flush or
-// commit: what it wrote but had not committed stays so. The supervisor
-// starts the next instance.
-func (sv *supervised) kill() { sv.stopCurrent(&sv.killed) }
+// commit: what it wrote but had not committed stays so. A sink process
+// gets SIGKILL; an in-process sink is closed. The supervisor starts the
+// next instance.
+func (sv *supervised) kill() {
+	sv.mu.Lock()
+	sv.killed = true
+	s := sv.all[len(sv.all)-1]
+	sv.mu.Unlock()
+	if k, ok := s.(interface{ Kill() error }); ok {
+		_ = k.Kill()
+		return
+	}
+	s.Close()
+}
+
+// currentProcess is the running instance's process, nil for an
+// in-process sink.
+func (sv *supervised) currentProcess() *sut.Process {
+	if ps, ok := sv.current().(*sut.Sink); ok {
+		return ps.Process()
+	}
+	return nil
+}
 
 // stopCurrent sets why (closed or killed) and closes the running instance.
 func (sv *supervised) stopCurrent(why *bool) {

@@ -6,6 +6,15 @@
 //	go install github.com/pipechaos/pipechaos/cmd/pipechaos@latest
 package main
 
-import "os"
+import (
+	"os"
 
-func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+	"github.com/pipechaos/pipechaos/harness/sut"
+)
+
+func main() {
+	sut.Main() // in a sink process of a scenario: serve it and exit
+	code := run(os.Args[1:], os.Stdout, os.Stderr)
+	sut.CloseAll()
+	os.Exit(code)
+}

@@ -23,7 +23,7 @@ type Checker struct {
 	ledger *Ledger
 	cfg    config
 
-	// seen counts sightings per ID, saturating at 2: a table parallel to
+	// seen counts sightings per ID, saturating at 255: a table parallel to
 	// the ledger's dense one, and a map for every other ID.
 	seen       []uint8
 	seenSparse map[uint64]uint8
@@ -39,6 +39,10 @@ type Checker struct {
 
 	lastObject string
 	anyObject  bool
+	unnamed    int // objects not named <topic>+<partition>+<startOffset>.<ext>
+
+	overCopies int // records with more copies than MaxRecordCopies allows
+	overFirst  []uint64
 
 	corrupt    []string
 	corruptErr []string
@@ -52,6 +56,9 @@ func (c *Checker) Object(key string) {
 	if !c.anyObject || key != c.lastObject {
 		c.objects++
 		c.lastObject, c.anyObject = key, true
+		if !parseObjectName(key).named {
+			c.unnamed++
+		}
 	}
 }
 
@@ -65,7 +72,7 @@ func (c *Checker) Record(f Found) {
 	var n uint8
 	if f.ID < uint64(len(c.seen)) {
 		n = c.seen[f.ID]
-		if n < 2 {
+		if n < 255 {
 			c.seen[f.ID] = n + 1
 		}
 	} else {
@@ -73,7 +80,7 @@ func (c *Checker) Record(f Found) {
 			c.seenSparse = make(map[uint64]uint8)
 		}
 		n = c.seenSparse[f.ID]
-		if n < 2 {
+		if n < 255 {
 			c.seenSparse[f.ID] = n + 1
 		}
 	}
@@ -81,6 +88,10 @@ func (c *Checker) Record(f Found) {
 		c.duplicated++
 		if n == 1 {
 			c.dupFirst = appendFirst(c.dupFirst, f.ID)
+		}
+		if m := c.cfg.maxCopies; m > 0 && int(n) == m { // this copy is one too many
+			c.overCopies++
+			c.overFirst = appendFirst(c.overFirst, f.ID)
 		}
 		return
 	}
@@ -141,6 +152,8 @@ func (c *Checker) Result() Result {
 		Duplicated:    c.duplicated,
 		Unexpected:    c.unexpected,
 		Reordered:     c.reords,
+
+		UnnamedObjects: c.unnamed,
 	}
 	if len(c.corrupt) > 0 {
 		r.CorruptObjects = append([]string(nil), c.corrupt...)
@@ -174,9 +187,10 @@ func (c *Checker) Result() Result {
 	})
 
 	empty := ackedFound == 0
-	dupIllegal := r.Duplicated > c.cfg.maxDuplicates
+	dupIllegal := r.Duplicated > c.cfg.maxDuplicates && c.cfg.maxCopies == 0
 	reorderIllegal := r.Reordered > 0 && !c.cfg.allowReorder
-	definite := r.Unexpected > 0 || len(c.corrupt) > 0 || dupIllegal || reorderIllegal
+	copiesIllegal := c.overCopies > 0
+	definite := r.Unexpected > 0 || len(c.corrupt) > 0 || dupIllegal || reorderIllegal || copiesIllegal
 	switch {
 	case definite:
 		r.Verdict = Illegal
@@ -215,6 +229,10 @@ func (c *Checker) Result() Result {
 	if r.Duplicated > 0 {
 		add(Violation{Kind: Duplicated, Count: r.Duplicated, First: slices.Clone(c.dupFirst), Allowed: !dupIllegal,
 			Detail: fmt.Sprintf("%d extra copies of records in the store", r.Duplicated)})
+	}
+	if copiesIllegal {
+		add(Violation{Kind: TooManyCopies, Count: c.overCopies, First: slices.Clone(c.overFirst),
+			Detail: fmt.Sprintf("%d records are in the store more than the %d copies allowed", c.overCopies, c.cfg.maxCopies)})
 	}
 	if r.Reordered > 0 {
 		add(Violation{Kind: Reordered, Count: r.Reordered, First: slices.Clone(c.reFirst), Allowed: !reorderIllegal,

@@ -42,6 +42,8 @@ const (
 	// Incomplete: the store could not be read completely; the verdict is
 	// Unknown unless a definite violation was found in what was read.
 	Incomplete = "incomplete"
+	// TooManyCopies: records found more often than MaxRecordCopies allows.
+	TooManyCopies = "too-many-copies"
 )
 
 // Found is one record read back from the store.
@@ -57,6 +59,7 @@ type Option func(*config)
 
 type config struct {
 	maxDuplicates int
+	maxCopies     int
 	allowReorder  bool
 }
 
@@ -66,9 +69,26 @@ type config struct {
 // default is 0: any duplicate is Illegal (exactly-once).
 func MaxDuplicates(n int) Option { return func(c *config) { c.maxDuplicates = max(n, 0) } }
 
+// MaxRecordCopies declares at-least-once delivery with a bound: any record
+// may be in the store up to n times (duplicates are counted and listed as
+// allowed), and a record found more than n times is Illegal
+// (TooManyCopies), as the maxRecordCopies of Kafka Connect's sink test
+// kits. n ≤ 0 leaves the default, exactly-once (see MaxDuplicates). n is
+// at most 254.
+func MaxRecordCopies(n int) Option {
+	return func(c *config) { c.maxCopies = min(max(n, 0), 254) }
+}
+
 // AllowReorder keeps the verdict Ok when records of a key arrive out of
 // produce order within a partition; they are still counted and listed. By
 // default a reorder is Illegal.
+//
+// The reorder check reads records in store order: objects of a partition
+// by the start offset in their name, Kafka Connect style
+// (<topic>+<partition>+<startOffset>.<ext>), then every other object by
+// key. Only names of that form make the order meaningful: a sink that
+// names its objects otherwise should not promise per-key order to the
+// checker (Result.UnnamedObjects counts such objects).
 func AllowReorder() Option { return func(c *config) { c.allowReorder = true } }
 
 // Result is a checker's findings. Ledger counts (Attempted … Indeterminate)
@@ -92,6 +112,11 @@ type Result struct {
 	IndeterminateFound   int `json:"indeterminate_found"`
 	IndeterminateMissing int `json:"indeterminate_missing"`
 	Recovered            int `json:"recovered"` // failed, found anyway
+
+	// UnnamedObjects counts objects whose name does not carry partition
+	// and start offset (<topic>+<partition>+<startOffset>.<ext>): their
+	// records' order was read by key, not by offset.
+	UnnamedObjects int `json:"unnamed_objects,omitempty"`
 
 	CorruptObjects []string    `json:"corrupt_objects,omitempty"`
 	Violations     []Violation `json:"violations,omitempty"`
