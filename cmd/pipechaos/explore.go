@@ -28,6 +28,8 @@ type exploreOpts struct {
 	out        string
 	report     string
 	backend    string
+	process    bool
+	sinkCmd    string
 }
 
 var exploreCmd = &command{
@@ -68,6 +70,8 @@ could not run), 2 for a usage mistake.`,
 		fs.StringVar(&o.out, "out", "out/explore", "directory for regression files")
 		fs.StringVar(&o.report, "report", "", "write explore.json and explore.html into this directory")
 		fs.StringVar(&o.backend, "backend", "", "embedded (the only backend explore opens per run today)")
+		fs.BoolVar(&o.process, "process", false, "run the built-in sink as a child process (kill is SIGKILL, pause is SIGSTOP) instead of in this process")
+		fs.StringVar(&o.sinkCmd, "sink-cmd", "", "run this command (through /bin/sh -c) as the sink: it reads its addresses from PIPECHAOS_* variables (see harness/sut)")
 		return o
 	},
 	run: runExploreCmd,
@@ -100,9 +104,9 @@ func runExploreCmd(ctx context.Context, c *cli, cmd *command, opts any, args []s
 	if err := exploreBackend(o.backend); err != nil {
 		return c.usageErr(cmd, "%v", err)
 	}
-	factory, err := explore.BuiltinSink(o.sink)
+	sink, name, err := chooseSink(o.sink, o.process, o.sinkCmd)
 	if err != nil {
-		return c.usageErr(cmd, "--sink: %v", err)
+		return c.usageErr(cmd, "%v", err)
 	}
 	if o.runs < 0 || o.budget < 0 {
 		return c.usageErr(cmd, "--runs and --time cannot be negative")
@@ -114,7 +118,7 @@ func runExploreCmd(ctx context.Context, c *cli, cmd *command, opts any, args []s
 		}
 	}
 	opt := explore.Options{
-		Config:   explore.Config{Sink: explore.InProcess(factory), SinkName: o.sink},
+		Config:   explore.Config{Sink: sink, SinkName: name},
 		Seed:     o.seed,
 		Runs:     o.runs,
 		Time:     o.budget,
@@ -135,7 +139,7 @@ func runExploreCmd(ctx context.Context, c *cli, cmd *command, opts any, args []s
 			}
 		},
 	}
-	c.progress("exploring %s from seed %d on the embedded backend", o.sink, o.seed)
+	c.progress("exploring %s from seed %d on the embedded backend", name, o.seed)
 	rep, err := explore.Explore(ctx, opt)
 	if err != nil {
 		return c.fail(cmd, "%v", err)
@@ -177,6 +181,22 @@ func runExploreCmd(ctx context.Context, c *cli, cmd *command, opts any, args []s
 	return exitOK
 }
 
+// chooseSink is the SUT the flags ask for and its name.
+func chooseSink(name string, process bool, cmdline string) (explore.SUTFactory, string, error) {
+	if cmdline != "" {
+		return explore.CommandProcess(cmdline), "command", nil
+	}
+	if process {
+		f, err := explore.BuiltinProcess(name)
+		return f, name, err
+	}
+	f, err := explore.BuiltinSink(name)
+	if err != nil {
+		return nil, "", fmt.Errorf("--sink: %w", err)
+	}
+	return explore.InProcess(f), name, nil
+}
+
 func stepsLine(r explore.Result) string {
 	var parts []string
 	for _, f := range r.Steps {
@@ -209,6 +229,8 @@ type replayOpts struct {
 	sink    string
 	times   int
 	backend string
+	process bool
+	sinkCmd string
 }
 
 var replayCmd = &command{
@@ -228,6 +250,8 @@ not (or could not run), 2 for a usage mistake.`,
 		fs.StringVar(&o.sink, "sink", "", "replay against this sink instead of the file's: "+strings.Join(explore.BuiltinSinks(), " or "))
 		fs.IntVar(&o.times, "times", 1, "how many replays")
 		fs.StringVar(&o.backend, "backend", "", "embedded")
+		fs.BoolVar(&o.process, "process", false, "run the built-in sink as a child process")
+		fs.StringVar(&o.sinkCmd, "sink-cmd", "", "run this command as the sink (see explore --help)")
 		return o
 	},
 	run: func(ctx context.Context, c *cli, cmd *command, opts any, args []string) int {
@@ -249,13 +273,13 @@ not (or could not run), 2 for a usage mistake.`,
 		if o.sink != "" {
 			name = o.sink
 		}
-		factory, err := explore.BuiltinSink(name)
+		sink, name, err := chooseSink(name, o.process, o.sinkCmd)
 		if err != nil {
-			return c.usageErr(cmd, "%v (a sink of your own replays in a Go test: scenarios.Regression)", err)
+			return c.usageErr(cmd, "%v (a sink of your own replays in a Go test: scenarios.Regression, or with --sink-cmd)", err)
 		}
 		c.printf("replaying %s against %s: expect %s (lost %d, duplicated %d)\n%s\n", args[0], name, reg.Expect.Class,
 			reg.Expect.Lost, reg.Expect.Duplicated, reg.Schedule)
-		cfg := explore.Config{Sink: explore.InProcess(factory), SinkName: name}
+		cfg := explore.Config{Sink: sink, SinkName: name}
 		repro, same := 0, 0
 		for i := range o.times {
 			r, err := explore.Replay(ctx, cfg, reg)

@@ -4,6 +4,11 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/pipechaos/pipechaos/harness/sut"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	sut.Main() // a sink process started by BuiltinProcess: serve it and exit
+	goleak.VerifyTestMain(m)
+}
