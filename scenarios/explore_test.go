@@ -129,11 +129,18 @@ func (s *commitFirstSink) Close() {
 // records, shrink them to at most 3 steps and write a regression file that
 // replays. A short budget: the long explorations are `make explore-check`.
 func TestExploreFindsTheForeignCommitFirstSink(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a real exploration of about a minute")
+	}
 	o := explore.Options{
-		Config:     explore.Config{Sink: explore.InProcess(newCommitFirstSink), SinkName: "commit-first"},
-		Seed:       1,
-		Runs:       12,
-		ShrinkRuns: 12,
+		Config: explore.Config{Sink: explore.InProcess(newCommitFirstSink), SinkName: "commit-first", Settle: time.Second},
+		Seed:   1,
+		Runs:   12,
+		// The faults a team would rehearse for an S3 sink: the store
+		// failing or slow, the sink killed.
+		Kinds:      []explore.Kind{explore.Store500, explore.Store503, explore.StoreLatency, explore.SinkKill},
+		Workload:   explore.Workload{Records: 1000, Partitions: 4, Rate: 1500},
+		ShrinkRuns: 10,
 		Dir:        t.TempDir(),
 		Progress: func(i int, r explore.Result) {
 			t.Logf("run %d: %s %s %s", i+1, r.Verdict, r.Class, r.Why)
@@ -176,5 +183,8 @@ func TestExploreFixedSinkShort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	scenarios.Explore(t, f, explore.Runs(4), explore.Seed(3))
+	rep := scenarios.Explore(t, f, explore.Runs(4), explore.Seed(3))
+	if rep.Illegal == 0 && rep.Unknown == len(rep.Runs) {
+		t.Errorf("every run was Unknown")
+	}
 }
