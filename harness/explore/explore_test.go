@@ -172,11 +172,20 @@ func TestReplayTheRecordedFinding(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		r, err := Replay(ctx, Config{Sink: InProcess(f), SinkName: c.sink}, reg)
-		cancel()
-		if err != nil {
-			t.Fatal(err)
+		// A replay is not deterministic (10 of 10 on an idle machine, less
+		// under load): the buggy sink gets three tries to lose the records.
+		var r Replayed
+		for try := 0; try < 3; try++ {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			r, err = Replay(ctx, Config{Sink: InProcess(f), SinkName: c.sink}, reg)
+			cancel()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !c.reproduce || r.Reproduced {
+				break
+			}
+			t.Logf("%s: try %d: %s", c.sink, try+1, r.Says)
 		}
 		t.Logf("%s: %s", c.sink, r.Says)
 		switch {
