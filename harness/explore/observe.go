@@ -347,17 +347,21 @@ func (o *observer) now() phase {
 			lastUncommitted = p
 		}
 	}
+	// ph.put is a copy: the record goes on changing under o.mu.
 	if inflight != nil {
 		ph.active[PutInFlight] = true
-		ph.put = inflight
+		c := *inflight
+		ph.put = &c
 	}
 	if lastUncommitted != nil {
 		ph.active[PutUncommitted] = true
-		ph.put = lastUncommitted
+		c := *lastUncommitted
+		ph.put = &c
 	}
 	if ahead != nil {
 		ph.active[CommitAhead] = true
-		ph.put = ahead
+		c := *ahead
+		ph.put = &c
 	}
 	if o.state == "PreparingRebalance" || o.state == "CompletingRebalance" ||
 		(!o.genChanged.IsZero() && t.Sub(o.genChanged) < rebalanceAfterglow) {
