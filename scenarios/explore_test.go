@@ -140,7 +140,7 @@ func TestExploreFindsTheForeignCommitFirstSink(t *testing.T) {
 		// failing or slow, the sink killed.
 		Kinds:      []explore.Kind{explore.Store500, explore.Store503, explore.StoreLatency, explore.SinkKill},
 		Workload:   explore.Workload{Records: 1000, Partitions: 4, Rate: 1500},
-		ShrinkRuns: 10,
+		ShrinkRuns: 6,
 		Dir:        t.TempDir(),
 		Progress: func(i int, r explore.Result) {
 			t.Logf("run %d: %s %s %s", i+1, r.Verdict, r.Class, r.Why)
