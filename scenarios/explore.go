@@ -21,7 +21,7 @@ import (
 // nothing. It returns the report.
 func Explore(t *testing.T, build connectors.SinkFactory, opts ...explore.Opt) *explore.Report {
 	t.Helper()
-	o := explore.Options{Config: explore.Config{Sink: explore.InProcess(build), SinkName: "user-sink", Logf: t.Logf}, Runs: 10}
+	o := explore.Options{Config: explore.Config{Sink: explore.InProcess(build), SinkName: "user-sink"}, Runs: 10}
 	o.Dir = os.Getenv("PIPECHAOS_REGRESSION_DIR")
 	if o.Dir == "" {
 		o.Dir = t.TempDir()

@@ -133,7 +133,7 @@ func TestExploreFindsTheForeignCommitFirstSink(t *testing.T) {
 		t.Skip("-short: a real exploration of about a minute")
 	}
 	o := explore.Options{
-		Config: explore.Config{Sink: explore.InProcess(newCommitFirstSink), SinkName: "commit-first", Settle: time.Second},
+		Config: explore.Config{Sink: explore.InProcess(newCommitFirstSink), SinkName: "commit-first", Settle: time.Second, Liveness: 20 * time.Second},
 		Seed:   1,
 		Runs:   12,
 		// The faults a team would rehearse for an S3 sink: the store
@@ -183,7 +183,7 @@ func TestExploreFixedSinkShort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep := scenarios.Explore(t, f, explore.Runs(4), explore.Seed(3))
+	rep := scenarios.Explore(t, f, explore.Runs(4), explore.Seed(3), explore.Liveness(20*time.Second))
 	if rep.Illegal == 0 && rep.Unknown == len(rep.Runs) {
 		t.Errorf("every run was Unknown")
 	}

@@ -177,7 +177,7 @@ func TestReplayTheRecordedFinding(t *testing.T) {
 		var r Replayed
 		for try := 0; try < 3; try++ {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			r, err = Replay(ctx, Config{Sink: InProcess(f), SinkName: c.sink}, reg)
+			r, err = Replay(ctx, Config{Sink: InProcess(f), SinkName: c.sink, Liveness: 20 * time.Second}, reg)
 			cancel()
 			if err != nil {
 				t.Fatal(err)

@@ -38,3 +38,7 @@ func KeepGoing() Opt { return func(o *Options) { o.KeepGoing = true } }
 
 // Dir writes regression files into dir.
 func Dir(dir string) Opt { return func(o *Options) { o.Dir = dir } }
+
+// Liveness sets how long the group may take to drain once every fault
+// healed (default 10s; a loaded CI machine may want more).
+func Liveness(d time.Duration) Opt { return func(o *Options) { o.Config.Liveness = d } }

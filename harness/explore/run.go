@@ -57,7 +57,7 @@ type Config struct {
 	// Liveness is how long the group may take to drain once every fault
 	// healed. Default 10s.
 	Liveness time.Duration
-	// Logf receives progress lines. Default: discarded.
+	// Logf receives one line per run (its verdict). Default: discarded.
 	Logf func(format string, args ...any)
 }
 
@@ -327,6 +327,7 @@ func runIn(ctx context.Context, cfg Config, e env.Environment, s Schedule) (res 
 	res.Steps = fired
 	judge(&res, chk, perPart)
 	h.Note("explore", fmt.Sprintf("verdict %s %s: %s", res.Verdict, res.Class, res.Why))
+	cfg.Logf("explore: seed %d: verdict %s %s: %s", s.Seed, res.Verdict, res.Class, res.Why)
 	res.Events = h.Events()
 	return res
 }
