@@ -198,3 +198,41 @@ func TestReplayTheRecordedFinding(t *testing.T) {
 		}
 	}
 }
+
+func TestWhatMeetsTheData(t *testing.T) {
+	never := Fired{Step: Step{Fault: SinkKill}}
+	judgeMet(&never, nil, nil)
+	if never.Met {
+		t.Error("a step that never fired met the data")
+	}
+	crash := Fired{Fired: true, Producing: true, Step: Step{Fault: BrokerCrash}, noLeader: true}
+	judgeMet(&crash, nil, nil)
+	if crash.Met {
+		t.Error("a crash of a broker that led nothing met the data")
+	}
+	crash.noLeader = false
+	judgeMet(&crash, nil, nil)
+	if !crash.Met {
+		t.Errorf("a crash of a leader while producing did not meet the data: %s", crash.MetWhy)
+	}
+	idleKill := Fired{Fired: true, Step: Step{Fault: SinkKill}}
+	judgeMet(&idleKill, nil, nil)
+	if idleKill.Met {
+		t.Error("a kill with nothing uncommitted met the data")
+	}
+	busyKill := Fired{Fired: true, Step: Step{Fault: SinkKill}, Lag: 12}
+	judgeMet(&busyKill, nil, nil)
+	if !busyKill.Met {
+		t.Error("a kill with 12 records uncommitted did not meet the data")
+	}
+	reg := Fired{Index: 0, Fired: true, Step: Step{Fault: RegistryDown}, At: time.Second, Healed: 2 * time.Second}
+	restart := Fired{Index: 1, Fired: true, Step: Step{Fault: SinkKill}, At: 1200 * time.Millisecond, Healed: 1500 * time.Millisecond}
+	judgeMet(&reg, nil, []Fired{reg, restart})
+	if !reg.Met {
+		t.Errorf("a registry outage while the sink restarted did not meet the data: %s", reg.MetWhy)
+	}
+	judgeMet(&reg, nil, []Fired{reg})
+	if reg.Met {
+		t.Error("a registry outage with no sink starting met the data")
+	}
+}

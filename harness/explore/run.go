@@ -124,6 +124,10 @@ type Fired struct {
 	Met    bool   `json:"met"`
 	MetWhy string `json:"met_why,omitempty"`
 	Err    string `json:"error,omitempty"`
+
+	// noLeader: a broker fault on a broker that led no partition of the
+	// topic; it cannot have met the data.
+	noLeader bool
 }
 
 // Result is one run.
@@ -416,14 +420,8 @@ func runStep(ctx context.Context, rc *runCtx, f *Fired, adm *kadm.Client) {
 			f.MetWhy = fmt.Sprintf("broker %d led %d partitions of the topic", st.Node, leads)
 		}
 	}
-	if leads == 0 {
-		markNoLeader(f)
-	}
+	f.noLeader = leads == 0
 }
-
-// markNoLeader flags a broker fault on a broker that led nothing: it
-// cannot have met the data, whatever else happened meanwhile.
-func markNoLeader(f *Fired) { f.MetWhy = "noleader:" + f.MetWhy }
 
 // leaderCount is how many partitions of the run's topic node leads (-1 if
 // the metadata could not be read).
@@ -456,8 +454,8 @@ func judgeMet(f *Fired, events []history.Event, all []Fired) {
 	if isStoreFault(f.Step.Fault) {
 		return
 	}
-	if after, noLeader := strings.CutPrefix(f.MetWhy, "noleader:"); noLeader {
-		f.Met, f.MetWhy = false, after
+	if f.noLeader {
+		f.Met = false
 		return
 	}
 	start, end := f.At, f.Healed
