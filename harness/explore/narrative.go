@@ -3,6 +3,7 @@ package explore
 import (
 	"fmt"
 	"path"
+	"sort"
 	"strings"
 )
 
@@ -28,11 +29,17 @@ func has(ps []Phase, p Phase) bool {
 // Narrative tells a run in sentences: what each fault did, where it
 // landed, and what came of it.
 func Narrative(r Result) string {
-	var parts []string
+	// In the order the faults started, which is not the schedule's order
+	// when a later step's trigger held first.
+	fired := make([]Fired, 0, len(r.Steps))
 	for _, f := range r.Steps {
-		if !f.Fired {
-			continue
+		if f.Fired {
+			fired = append(fired, f)
 		}
+	}
+	sort.SliceStable(fired, func(i, j int) bool { return fired[i].At < fired[j].At })
+	var parts []string
+	for _, f := range fired {
 		parts = append(parts, stepSentence(f))
 	}
 	if len(parts) == 0 {
