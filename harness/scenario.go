@@ -44,8 +44,12 @@ const BugPrefix = "BUG REPRODUCED: "
 type Scenario struct {
 	// Name is the catalogue key, e.g. "null-headers".
 	Name string
-	// Incident is the section of INCIDENTS.md it reproduces (0: none).
+	// Incident is the section of docs/incidents.md it reproduces (0: none).
 	Incident int
+	// Consequence is the harm the incident's buggy variant must show: a
+	// buggy run counts as a reproduction only if one of its findings is of
+	// this class. Required when the scenario has a buggy variant.
+	Consequence Consequence
 	// Title is the one-line story.
 	Title string
 	// Story tells the incident: symptom, root cause, fix.
@@ -59,8 +63,10 @@ type Scenario struct {
 	// Budget bounds one run; default 30s.
 	Budget time.Duration
 	// Run performs the scenario. It reports what it finds from the data on
-	// r (r.Check, r.Violation); it returns an error only when the run could
-	// not be performed at all (setup failed, fault unsupported).
+	// r (r.SetCheck, r.ViolationOf) and what it could not establish
+	// (r.Inconclusive); it returns an error only when the run could not be
+	// performed at all (setup failed, fault unsupported), or one wrapping
+	// ErrInconclusive when it proved nothing.
 	Run func(ctx context.Context, r *Run) error
 }
 
@@ -91,6 +97,8 @@ type Run struct {
 	mu         sync.Mutex
 	check      *checker.Result
 	violations []string
+	classes    []Consequence
+	unknown    []string
 	metrics    map[string]float64
 }
 
@@ -114,15 +122,40 @@ func (r *Run) SetCheck(res checker.Result) {
 	r.check = &res
 }
 
-// Violation records a consequence the scenario found in the data (a lag
-// that never recovered, a budget exceeded, acked records in no region). It
-// is phrased as the consequence with its numbers.
-func (r *Run) Violation(format string, args ...any) {
+// Violation records a finding of no particular class (Other); see
+// ViolationOf.
+func (r *Run) Violation(format string, args ...any) { r.ViolationOf(Other, format, args...) }
+
+// ViolationOf records a consequence the scenario found in the data (a lag
+// that never recovered, a budget exceeded, acked records in no region), of
+// class c. It is phrased as the consequence with its numbers.
+func (r *Run) ViolationOf(c Consequence, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	r.mu.Lock()
 	r.violations = append(r.violations, msg)
+	r.classes = append(r.classes, c)
 	r.mu.Unlock()
-	r.Logf("violation: %s", msg)
+	r.Logf("violation (%s): %s", c, msg)
+}
+
+// Inconclusive records that the run cannot prove what it set out to (the
+// fault never met the data, a sample was never taken). Any such reason
+// makes the run's verdict Unknown, whatever else was found: a run whose
+// fault never fired is neither a pass nor a catch.
+func (r *Run) Inconclusive(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	r.mu.Lock()
+	r.unknown = append(r.unknown, msg)
+	r.mu.Unlock()
+	r.Logf("inconclusive: %s", msg)
+}
+
+// Assume records reason as inconclusive unless ok holds, and reports ok.
+func (r *Run) Assume(ok bool, format string, args ...any) bool {
+	if !ok {
+		r.Inconclusive(format, args...)
+	}
+	return ok
 }
 
 // Metric records a number worth reporting (peak buffered bytes, rebalances).
@@ -137,14 +170,24 @@ func (r *Run) Metric(name string, v float64) {
 
 // Outcome is what a run of a scenario came to.
 type Outcome struct {
-	Scenario string             `json:"scenario"`
-	Variant  Variant            `json:"variant"`
-	Backend  string             `json:"backend"`
-	Seed     int64              `json:"seed"`
-	Started  time.Time          `json:"started"`
-	Elapsed  time.Duration      `json:"elapsed_ns"`
-	Check    *checker.Result    `json:"check,omitempty"`
-	Metrics  map[string]float64 `json:"metrics,omitempty"`
+	Scenario string          `json:"scenario"`
+	Variant  Variant         `json:"variant"`
+	Backend  string          `json:"backend"`
+	Seed     int64           `json:"seed"`
+	Started  time.Time       `json:"started"`
+	Elapsed  time.Duration   `json:"elapsed_ns"`
+	Check    *checker.Result `json:"check,omitempty"`
+	// Verdict is Ok (every check passed), Illegal (a consequence was
+	// found: Failure) or Unknown (Inconclusive says why).
+	Verdict checker.Verdict `json:"verdict"`
+	// Consequences are the classes of every finding, in order; Expect is
+	// the one the scenario's buggy variant must show.
+	Consequences []Consequence `json:"consequences,omitempty"`
+	Expect       Consequence   `json:"expect,omitempty"`
+	// Inconclusive lists why the run proves nothing, when Verdict is
+	// Unknown.
+	Inconclusive []string           `json:"inconclusive,omitempty"`
+	Metrics      map[string]float64 `json:"metrics,omitempty"`
 	// Violations are the scenario's own findings; the checker's are in Check.
 	Violations []string `json:"violations,omitempty"`
 	// Failure is empty when every check passed, else BugPrefix followed by
@@ -158,15 +201,45 @@ type Outcome struct {
 }
 
 // Expected reports whether the outcome is what the variant should give:
-// fixed passes, buggy is caught.
+// fixed passes, buggy is caught by its incident's consequence. An
+// inconclusive run is never expected.
 func (o Outcome) Expected() bool {
-	if o.Skipped != "" || o.Error != "" {
+	if o.Skipped != "" || o.Error != "" || o.verdict() == checker.Unknown {
 		return false
 	}
 	if o.Variant == Buggy {
-		return strings.HasPrefix(o.Failure, BugPrefix)
+		return o.Caught()
 	}
-	return o.Failure == ""
+	return o.verdict() == checker.Ok
+}
+
+// verdict is Verdict, or for an outcome recorded before verdicts were
+// (no Verdict field), what its Failure says.
+func (o Outcome) verdict() checker.Verdict {
+	switch {
+	case o.Verdict != "":
+		return o.Verdict
+	case o.Failure != "":
+		return checker.Illegal
+	}
+	return checker.Ok
+}
+
+// Caught reports whether the run found the consequence its scenario
+// expects of the buggy variant (any, if the scenario declares none).
+func (o Outcome) Caught() bool {
+	if o.verdict() != checker.Illegal {
+		return false
+	}
+	if o.Expect == "" {
+		return true
+	}
+	for _, c := range o.Consequences {
+		if c == o.Expect {
+			return true
+		}
+	}
+	return false
 }
 
 // Replay is the command that reruns this outcome with the same seed.
@@ -204,43 +277,78 @@ func Execute(ctx context.Context, s *Scenario, v Variant, e env.Environment, see
 		History: history.New(), logf: logf, rng: rand.New(rand.NewSource(seed)),
 	}
 	out := Outcome{Scenario: s.Name, Variant: v, Backend: e.Backend(), Seed: seed, Started: r.History.Start()}
+	out.Expect = s.Consequence
 	r.Logf("scenario %s (%s connector) on the %s backend, seed %d", s.Name, v, e.Backend(), seed)
+	if st := e.Store(); st != nil {
+		stop, ok := observeStoreWrites(st, r.History)
+		defer stop()
+		if !ok {
+			r.Logf("the %s backend's store cannot be observed: no sink write is recorded", e.Backend())
+		}
+	}
 	err := s.Run(ctx, r)
 	out.Elapsed = time.Since(out.Started)
 	out.Events = r.History.Events()
 	r.mu.Lock()
 	out.Check, out.Violations, out.Metrics = r.check, r.violations, r.metrics
+	classes, unknown := r.classes, r.unknown
 	r.mu.Unlock()
 	switch {
 	case errors.Is(err, env.ErrUnsupported):
 		out.Skipped = err.Error()
 		return out
+	case errors.Is(err, ErrInconclusive):
+		unknown = append(unknown, strings.TrimPrefix(err.Error(), ErrInconclusive.Error()+": "))
 	case err != nil:
 		out.Error = err.Error()
 		return out
 	}
 	var found []string
 	if out.Check != nil {
-		found = append(found, consequences(*out.Check)...)
+		f, c := consequences(*out.Check)
+		found, out.Consequences = append(found, f...), append(out.Consequences, c...)
 	} else {
 		found = append(found, "the scenario never checked the store")
+		out.Consequences = append(out.Consequences, Other)
 	}
 	found = append(found, out.Violations...)
-	if len(found) > 0 {
-		out.Failure = BugPrefix + strings.Join(found, "; ")
+	out.Consequences = append(out.Consequences, classes...)
+	switch {
+	case len(unknown) > 0:
+		// The assumptions come first: a run that proves nothing is
+		// neither a pass nor a catch, whatever else it found.
+		out.Verdict, out.Inconclusive = checker.Unknown, unknown
+	case len(found) > 0:
+		out.Verdict, out.Failure = checker.Illegal, BugPrefix+strings.Join(found, "; ")
+	case out.Check != nil && out.Check.Verdict == checker.Unknown:
+		out.Verdict = checker.Unknown
+		out.Inconclusive = []string{"the store check is unknown: " + out.Check.Summary()}
+		for _, v := range out.Check.Violations {
+			if v.Kind == checker.Incomplete {
+				out.Inconclusive = append(out.Inconclusive, v.Detail)
+			}
+		}
+	default:
+		out.Verdict = checker.Ok
 	}
 	return out
 }
 
-// consequences phrases a checker result's violations as what happened.
-func consequences(res checker.Result) []string {
+// consequences phrases a checker result's violations as what happened,
+// with the class of each.
+func consequences(res checker.Result) ([]string, []Consequence) {
 	var out []string
+	var classes []Consequence
 	vs := append([]checker.Violation(nil), res.Violations...)
 	sort.SliceStable(vs, func(i, j int) bool { return kindRank(vs[i].Kind) < kindRank(vs[j].Kind) })
 	for _, v := range vs {
-		if v.Allowed {
+		if v.Allowed || v.Kind == checker.Incomplete {
 			continue
 		}
+		if res.Verdict == checker.Unknown && (v.Kind == checker.Lost || v.Kind == checker.Empty) {
+			continue // a store read incompletely proves no loss
+		}
+		classes = append(classes, consequenceOf(v.Kind))
 		switch v.Kind {
 		case checker.Lost:
 			out = append(out, fmt.Sprintf("%d acked records never reached the bucket (first IDs %v)", v.Count, v.First))
@@ -258,7 +366,7 @@ func consequences(res checker.Result) []string {
 			out = append(out, fmt.Sprintf("%s: %d %s", v.Kind, v.Count, v.Detail))
 		}
 	}
-	return out
+	return out, classes
 }
 
 func kindRank(k string) int {

@@ -18,7 +18,8 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // noEnv is an environment with nothing in it: Execute only asks its backend.
 type noEnv struct{ env.Environment }
 
-func (noEnv) Backend() string { return "none" }
+func (noEnv) Backend() string  { return "none" }
+func (noEnv) Store() env.Store { return nil }
 
 func okCheck() checker.Result {
 	l := checker.NewLedger()
@@ -60,6 +61,84 @@ func TestExecuteVerdicts(t *testing.T) {
 	out = execute(func(_ context.Context, r *Run) error { r.SetCheck(empty); return nil }, Fixed)
 	require.Contains(t, out.Failure, "1 acked records never reached the bucket")
 	require.Contains(t, out.Failure, "no records at all")
+	require.Equal(t, checker.Illegal, out.Verdict)
+}
+
+// A buggy run is a catch only if it shows its incident's consequence.
+func TestExecuteCatchesOnlyTheDeclaredConsequence(t *testing.T) {
+	s := &Scenario{Name: "t", Consequence: Stale, Run: func(_ context.Context, r *Run) error {
+		r.SetCheck(okCheck())
+		r.ViolationOf(Churn, "3 rebalances")
+		return nil
+	}}
+	out := Execute(context.Background(), s, Buggy, noEnv{}, 7, nil)
+	require.Equal(t, checker.Illegal, out.Verdict)
+	require.False(t, out.Caught(), "churn is not the stale partition the incident names")
+	require.False(t, out.Expected())
+
+	s.Run = func(_ context.Context, r *Run) error {
+		r.SetCheck(okCheck())
+		r.ViolationOf(Churn, "3 rebalances")
+		r.ViolationOf(Stale, "partition 2 stale for 2.4s")
+		return nil
+	}
+	out = Execute(context.Background(), s, Buggy, noEnv{}, 7, nil)
+	require.True(t, out.Caught())
+	require.Equal(t, []Consequence{Churn, Stale}, out.Consequences)
+
+	s.Consequence = Lost
+	s.Run = func(_ context.Context, r *Run) error { r.SetCheck(checkerLost()); return nil }
+	out = Execute(context.Background(), s, Buggy, noEnv{}, 7, nil)
+	require.True(t, out.Caught(), "the checker's lost records are of class lost: %v", out.Consequences)
+}
+
+// A buggy run whose fault never fired is inconclusive, not caught, even if
+// it found something: the assumption is checked first.
+func TestExecuteFaultThatNeverFiredIsInconclusive(t *testing.T) {
+	s := &Scenario{Name: "t", Consequence: Lost, Run: func(_ context.Context, r *Run) error {
+		r.SetCheck(checkerLost())
+		r.Assume(false, "the outage never made a write give up (0 5xx answers)")
+		return nil
+	}}
+	out := Execute(context.Background(), s, Buggy, noEnv{}, 7, nil)
+	require.Equal(t, checker.Unknown, out.Verdict)
+	require.Empty(t, out.Failure, "an inconclusive run reproduces no bug")
+	require.False(t, out.Caught())
+	require.False(t, out.Expected())
+	require.Contains(t, out.Inconclusive[0], "never made a write give up")
+
+	s.Run = func(context.Context, *Run) error { return Inconclusive("the broker crash never happened") }
+	out = Execute(context.Background(), s, Fixed, noEnv{}, 7, nil)
+	require.Equal(t, checker.Unknown, out.Verdict)
+	require.Empty(t, out.Error)
+	require.Equal(t, []string{"the broker crash never happened"}, out.Inconclusive)
+	require.False(t, out.Expected(), "an inconclusive run is not a pass either")
+}
+
+// The checker's own Unknown (a store read incompletely) is read: the run
+// is inconclusive, and the missing records are not counted as lost.
+func TestExecuteReadsTheCheckersUnknown(t *testing.T) {
+	l := checker.NewLedger()
+	l.Ack(1)
+	l.Ack(2)
+	c := checker.New(l)
+	c.Record(checker.Found{ID: 1, Key: "k"})
+	c.Incomplete(fmt.Errorf("list topics/: connection refused"))
+	res := c.Result()
+	require.Equal(t, checker.Unknown, res.Verdict)
+	out := execute(func(_ context.Context, r *Run) error { r.SetCheck(res); return nil }, Buggy)
+	require.Equal(t, checker.Unknown, out.Verdict)
+	require.Empty(t, out.Failure)
+	require.Contains(t, strings.Join(out.Inconclusive, "\n"), "connection refused")
+}
+
+func checkerLost() checker.Result {
+	l := checker.NewLedger()
+	l.Ack(1)
+	l.Ack(2)
+	c := checker.New(l)
+	c.Record(checker.Found{ID: 1, Key: "k"})
+	return c.Result()
 }
 
 func TestExecuteSkipsUnsupportedAndReportsErrors(t *testing.T) {

@@ -34,7 +34,7 @@
 //	schema           "pipechaos.report/v1"
 //	scenario         catalogue name, e.g. "broker-crash"
 //	title, story     the scenario's one-line story and incident (when known)
-//	incident         section of INCIDENTS.md (0: none)
+//	incident         section of docs/incidents.md (0: none)
 //	fault, checks    what the scenario injects and asserts (when known)
 //	variant          "fixed" | "buggy"
 //	backend          "embedded" | "containers"

@@ -43,6 +43,8 @@ func statusText(s Status) string {
 		return "skipped"
 	case Errored:
 		return "could not run"
+	case Inconclusive:
+		return "inconclusive"
 	}
 	return string(s)
 }

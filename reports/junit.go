@@ -21,6 +21,14 @@ func junitCase(r Report) junit.Testcase {
 		tc.Error = &junit.Result{Message: r.Error, Type: "error", Data: detail}
 	case r.Status == Skipped:
 		tc.Skipped = &junit.Result{Message: r.Skipped}
+	case r.Status == Inconclusive:
+		tc.Failure = &junit.Result{Message: "inconclusive: " + strings.Join(r.Inconclusive, "; "), Type: "inconclusive", Data: detail}
+	case !r.Expected && r.Status == BugReproduced && r.Variant == "buggy":
+		tc.Failure = &junit.Result{
+			Message: fmt.Sprintf("the %s connector was caught, but not by its incident's consequence %q (found: %s): %s",
+				r.Variant, r.Expect, strings.Join(r.Consequences, ", "), r.Failure),
+			Type: "wrong-consequence", Data: detail,
+		}
 	case !r.Expected && r.Status == BugReproduced:
 		tc.Failure = &junit.Result{Message: r.Failure, Type: "data-loss", Data: detail}
 	case !r.Expected:

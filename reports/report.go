@@ -22,36 +22,44 @@ const (
 	BugReproduced Status = "bug-reproduced"
 	Skipped       Status = "skipped"
 	Errored       Status = "error"
+	// Inconclusive: the run proved nothing (the fault never met the data,
+	// a sample was never taken); Report.Inconclusive says why.
+	Inconclusive Status = "inconclusive"
 )
 
 // Report is report.json: everything the HTML page shows, for tools.
 type Report struct {
-	Schema         string             `json:"schema"`
-	Scenario       string             `json:"scenario"`
-	Title          string             `json:"title,omitempty"`
-	Story          string             `json:"story,omitempty"`
-	Incident       int                `json:"incident,omitempty"`
-	Fault          string             `json:"fault,omitempty"`
-	Checks         string             `json:"checks,omitempty"`
-	Variant        string             `json:"variant"`
-	Backend        string             `json:"backend"`
-	Seed           int64              `json:"seed"`
-	Replay         string             `json:"replay"`
-	Started        time.Time          `json:"started"`
-	ElapsedSeconds float64            `json:"elapsed_seconds"`
-	Status         Status             `json:"status"`
-	Expected       bool               `json:"expected"`
-	Failure        string             `json:"failure"`
-	Skipped        string             `json:"skipped"`
-	Error          string             `json:"error"`
-	Ledger         *Ledger            `json:"ledger"`
-	Violations     []Violation        `json:"violations"`
-	Faults         []Fault            `json:"faults"`
-	Cost           Cost               `json:"cost"`
-	Metrics        map[string]float64 `json:"metrics"`
-	Events         EventCounts        `json:"events"`
-	Timeline       Timeline           `json:"timeline"`
-	Narrative      []Note             `json:"narrative"`
+	Schema         string    `json:"schema"`
+	Scenario       string    `json:"scenario"`
+	Title          string    `json:"title,omitempty"`
+	Story          string    `json:"story,omitempty"`
+	Incident       int       `json:"incident,omitempty"`
+	Fault          string    `json:"fault,omitempty"`
+	Checks         string    `json:"checks,omitempty"`
+	Variant        string    `json:"variant"`
+	Backend        string    `json:"backend"`
+	Seed           int64     `json:"seed"`
+	Replay         string    `json:"replay"`
+	Started        time.Time `json:"started"`
+	ElapsedSeconds float64   `json:"elapsed_seconds"`
+	Status         Status    `json:"status"`
+	Expected       bool      `json:"expected"`
+	Failure        string    `json:"failure"`
+	Skipped        string    `json:"skipped"`
+	Error          string    `json:"error"`
+	Inconclusive   []string  `json:"inconclusive,omitempty"`
+	// Expect is the consequence the scenario's buggy variant must show;
+	// Consequences the classes of what this run found.
+	Expect       string             `json:"expect,omitempty"`
+	Consequences []string           `json:"consequences,omitempty"`
+	Ledger       *Ledger            `json:"ledger"`
+	Violations   []Violation        `json:"violations"`
+	Faults       []Fault            `json:"faults"`
+	Cost         Cost               `json:"cost"`
+	Metrics      map[string]float64 `json:"metrics"`
+	Events       EventCounts        `json:"events"`
+	Timeline     Timeline           `json:"timeline"`
+	Narrative    []Note             `json:"narrative"`
 }
 
 // Ledger is the checker's counts (Jepsen's total-queue ledger).
@@ -146,6 +154,8 @@ func Build(o harness.Outcome, s *harness.Scenario) Report {
 		Failure:        o.Failure,
 		Skipped:        o.Skipped,
 		Error:          o.Error,
+		Inconclusive:   o.Inconclusive,
+		Expect:         string(o.Expect),
 		Violations:     []Violation{},
 		Faults:         []Fault{},
 		Metrics:        map[string]float64{},
@@ -156,6 +166,9 @@ func Build(o harness.Outcome, s *harness.Scenario) Report {
 	}
 	for k, v := range o.Metrics {
 		r.Metrics[k] = v
+	}
+	for _, c := range o.Consequences {
+		r.Consequences = append(r.Consequences, string(c))
 	}
 	start := o.Started
 	if start.IsZero() && len(o.Events) > 0 {
@@ -216,6 +229,8 @@ func statusOf(o harness.Outcome) Status {
 		return Errored
 	case o.Skipped != "":
 		return Skipped
+	case o.Verdict == checker.Unknown:
+		return Inconclusive
 	case o.Failure != "":
 		return BugReproduced
 	}

@@ -1,4 +1,4 @@
-// Package scenarios is the catalogue: one file per incident of INCIDENTS.md,
+// Package scenarios is the catalogue: one file per incident of docs/incidents.md,
 // each a harness.Scenario that runs the fixed connector (which must lose
 // nothing) and the buggy one (which the harness must catch from the data).
 // The CLI lists and runs the same catalogue.

@@ -270,6 +270,8 @@ func conform(t *testing.T, e env.Environment, name string, u *userSUT) {
 		t.Skipf("%s: %s", name, out.Skipped)
 	case out.Error != "":
 		t.Fatalf("%s could not run: %s\nreplay: PIPECHAOS_SEED=%d", name, out.Error, out.Seed)
+	case out.Verdict == checker.Unknown:
+		t.Fatalf("%s is INCONCLUSIVE, it proves nothing: %s\nreplay: PIPECHAOS_SEED=%d", name, strings.Join(out.Inconclusive, "; "), out.Seed)
 	case out.Failure != "":
 		t.Fatalf("%s (guarantee checked: %s)\nreplay: PIPECHAOS_SEED=%d", out.Failure, u.guarantee, out.Seed)
 	}

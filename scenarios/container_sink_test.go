@@ -28,7 +28,7 @@ func TestContainerSinkConformance(t *testing.T) {
 	e := backends.New(t, env.Backend(env.Containers))
 	scenarios.SinkConformanceIn(t, e, func(a connectors.Addresses, name string) (connectors.Sink, error) {
 		return &containerSink{e: e, a: a, name: name, stopped: make(chan struct{})}, nil
-	})
+	}, scenarios.InOrder(), scenarios.Only("baseline", "broker-crash")) // a container is no child process: no kill -9 or RSS here
 }
 
 // containerSink runs pipechaos-s3sink in a container for as long as Run.

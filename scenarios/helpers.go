@@ -114,18 +114,23 @@ func (pl *pipeline) supervised() *supervised { return pl.sink.Sink.(*supervised)
 // drainAndCheck waits for the sink's group to commit everything, stops the
 // sink, and checks the bucket. A sink that never drains is a finding.
 func drainAndCheck(ctx context.Context, r *harness.Run, sink *runningSink, topic string) error {
+	_, err := drainAndCheckResult(ctx, r, sink, topic)
+	return err
+}
+
+// drainAndCheckResult is drainAndCheck, returning the store check.
+func drainAndCheckResult(ctx context.Context, r *harness.Run, sink *runningSink, topic string) (checker.Result, error) {
 	start := time.Now()
 	ok, lag := r.Drained(ctx, sink.Region, sink.Group, topic, drainTimeout)
 	if !ok {
-		r.Violation("the sink never drained: %d records stayed uncommitted after %s", lag, drainTimeout)
+		r.ViolationOf(harness.NotDrained, "the sink never drained: %d records stayed uncommitted after %s", lag, drainTimeout)
 	} else {
 		r.Logf("group %s committed every record %s after the last produce", sink.Group, time.Since(start).Round(time.Millisecond))
 	}
 	if err := sink.stop(); err != nil && !errors.Is(err, context.Canceled) {
 		r.Logf("the sink stopped with: %v", err)
 	}
-	_, err := r.CheckStore(ctx, "topics/"+topic+"/", checkOpts(r)...)
-	return err
+	return r.CheckStore(ctx, "topics/"+topic+"/", checkOpts(r)...)
 }
 
 // letPlayOut waits, at most d, for a schedule that may outlast the
@@ -148,7 +153,7 @@ func checkKafkaDuplicates(ctx context.Context, r *harness.Run, topic string) err
 	r.Logf("Kafka holds %d records of %q (%d distinct IDs, %d duplicates)", audit.Records, topic, audit.Unique, audit.Duplicates)
 	r.Metric("kafka_duplicates", float64(audit.Duplicates))
 	if audit.Duplicates > 0 {
-		r.Violation("the idempotent producer wrote %d records twice into Kafka", audit.Duplicates)
+		r.ViolationOf(harness.Duplicated, "the idempotent producer wrote %d records twice into Kafka", audit.Duplicates)
 	}
 	return nil
 }

@@ -27,9 +27,8 @@ package scenarios
 // for the partitioner to hash. What is asserted, from the data: every acked
 // record reached the bucket once (checker); the work topic's partitions, as
 // the sampled per-partition consumer lag saw them, stay within the
-// largest-partition threshold (peak lag of the largest over the mean); the
-// sink's sampled buffered bytes stay within its budget (plus one poll's
-// worth of records). When the lag ratio
+// largest-partition threshold (peak lag of the largest over the mean);
+// reported: the sink's own buffered bytes gauge. When the lag ratio
 // is over the threshold, the consequence carries the fail-fast error of a
 // profile of the work topic, which names the hot key.
 
@@ -58,15 +57,16 @@ import (
 )
 
 var _ = register(&harness.Scenario{
-	Name:     "hot-key-skew",
-	Incident: 6,
-	Title:    "One tenant holds 60% of the records: one partition does all the work",
+	Name:        "hot-key-skew",
+	Incident:    6,
+	Consequence: harness.Skewed,
+	Title:       "One tenant holds 60% of the records: one partition does all the work",
 	Story: "A daily job went from 30 minutes to 2 hours with no code change: one tenant dominated the input, the shuffle " +
 		"sent all its records to one partition, and that one task ran for ages while the others idled. The fix profiles " +
 		"the input before processing (top key, largest-partition ratio), fails fast naming the hot key or salts it over " +
 		"sub-keys, and bounds what a task buffers in bytes.",
 	Fault:  "a workload whose key \"tenant-42\" holds ~60% of 2000 records; the job salts it over 16 sub-keys in its shuffle; each store request costs 10ms",
-	Checks: "every acked record in the bucket once; the work topic's largest-partition ratio, from sampled per-partition lag, within the threshold (2x); sampled buffered bytes within the sink's budget",
+	Checks: "every acked record in the bucket once; the work topic's largest-partition ratio, from sampled per-partition lag, within the threshold (2x); reported: the sink's buffered bytes gauge",
 	Budget: 20 * time.Second,
 	Run:    runHotKeySkew,
 })
@@ -267,7 +267,7 @@ func checkPartitionLag(r *harness.Run, topic string, maxRatio float64, profile s
 		}
 	}
 	if len(byP) == 0 {
-		r.Violation("no per-partition lag was ever sampled for group %s on %s", skewGroup, topic)
+		r.Inconclusive("no per-partition lag was ever sampled for group %s on %s", skewGroup, topic)
 		return
 	}
 	var lags []partitionLag
@@ -292,7 +292,7 @@ func checkPartitionLag(r *harness.Run, topic string, maxRatio float64, profile s
 	// a hot partition's writes also hold back the tails of the others.
 	r.Logf("sampled lag per partition of %q (busy: from the shuffle's start to the last sample with lag): %s", topic, strings.Join(desc, "; "))
 	if mean == 0 {
-		r.Violation("the sampled lag of %s was zero on every partition: the work topic never held a record", topic)
+		r.Inconclusive("the sampled lag of %s was zero on every partition: the work topic never held a record", topic)
 		return
 	}
 	if ratio > maxRatio {
@@ -300,24 +300,22 @@ func checkPartitionLag(r *harness.Run, topic string, maxRatio float64, profile s
 		if err := profile.Err(); err != nil {
 			why = "the fail-fast check on the work topic says: " + err.Error()
 		}
-		r.Violation("partition %d's lag peaked at %.0f records, %.1fx the mean peak of %.0f over %d partitions (threshold %.1fx): one task had most of the work; %s",
+		r.ViolationOf(harness.Skewed, "partition %d's lag peaked at %.0f records, %.1fx the mean peak of %.0f over %d partitions (threshold %.1fx): one task had most of the work; %s",
 			top.partition, top.peak, ratio, mean, len(lags), maxRatio, why)
 	}
 }
 
-// checkBufferedBytes reads the sink's sampled buffered bytes from the
-// history: the peak may pass the budget by at most one poll (flushSize
-// records, each at most 1 KiB in this workload), never more.
+// checkBufferedBytes reports the sink's sampled buffered bytes from the
+// history against its budget plus one poll (flushSize records, each at
+// most 1 KiB in this workload). It is the sink's own gauge: shown, never
+// judged.
 func checkBufferedBytes(r *harness.Run, budget int64, flushSize int) {
 	samples := series(r.History.Events(), "pipechaos_s3sink_buffered_bytes", nil)
 	peak, n := samples.max(time.Time{}, time.Time{}), len(samples)
 	bound := float64(budget + int64(flushSize)<<10)
 	r.Metric("buffered_bytes_peak", peak)
 	r.Logf("sink buffered bytes: peak %.0f over %d samples (budget %d, bound with one poll %.0f)", peak, n, budget, bound)
-	switch {
-	case n == 0:
-		r.Violation("the sink's buffered bytes were never sampled")
-	case peak > bound:
-		r.Violation("the sink buffered %.0f bytes, %.1fx its budget of %d: memory is not bounded", peak, peak/float64(budget), budget)
+	if n > 0 && peak > bound {
+		r.Logf("note: the sink says it buffered %.0f bytes, %.1fx its budget of %d", peak, peak/float64(budget), budget)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/pipechaos/pipechaos/harness"
+	"github.com/pipechaos/pipechaos/harness/checker"
 	"github.com/pipechaos/pipechaos/harness/env/backends"
 	"github.com/pipechaos/pipechaos/harness/sut"
 	"github.com/pipechaos/pipechaos/reports"
@@ -78,8 +79,13 @@ func runScenario(t *testing.T, name string) {
 				t.Skipf("%s (%s) cannot run on the %s backend: %s", name, v, out.Backend, out.Skipped)
 			case out.Error != "":
 				t.Fatalf("%s (%s) could not run: %s\nreplay: %s", name, v, out.Error, out.Replay())
+			case out.Verdict == checker.Unknown:
+				t.Fatalf("%s (%s) is INCONCLUSIVE, it proves nothing: %s\nreplay: %s", name, v, strings.Join(out.Inconclusive, "; "), out.Replay())
 			case v == harness.Fixed && out.Failure != "":
 				t.Fatalf("fixed connector failed: %s\nreplay: %s", out.Failure, out.Replay())
+			case v == harness.Buggy && out.Failure != "" && !out.Caught():
+				t.Fatalf("buggy connector caught only by %v, not by its incident's consequence %q: %s\nreplay: %s",
+					out.Consequences, out.Expect, out.Failure, out.Replay())
 			case v == harness.Buggy && !out.Expected():
 				t.Fatalf("buggy connector slipped through: no check failed (seed %d)\nreplay: %s", out.Seed, out.Replay())
 			case v == harness.Buggy:

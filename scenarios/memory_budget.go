@@ -71,9 +71,10 @@ var memSinks = processSinks("memory-budget", s3sink.NewCountOnly, func(c *s3sink
 }, 0)
 
 var _ = register(&harness.Scenario{
-	Name:     "memory-budget",
-	Incident: 4,
-	Title:    "Heap exhaustion from huge batches: a flush size in records bounds no bytes",
+	Name:        "memory-budget",
+	Incident:    4,
+	Consequence: harness.OverBudget,
+	Title:       "Heap exhaustion from huge batches: a flush size in records bounds no bytes",
 	Story: "Sink workers were OOM-killed every 30–60 minutes: flush.size was 10M records, buffered in memory " +
 		"until the count was reached, and records of tens of kilobytes outgrew the heap long before. " +
 		"Fix: bound the buffered bytes (FlushBytes across all partitions, in flight included) and stop polling " +
@@ -127,14 +128,14 @@ func checkMemoryPeak(r *harness.Run, p *sut.Process, settled, budget int64) {
 	for _, ex := range p.Exits() {
 		if ex.OOMKilled {
 			lag, _ := history.Peak(r.History.Events(), "lag_total")
-			r.Violation("the sink process was OOM-killed by its memory cap (%s); the group's lag peaked at %.0f records", ex, lag)
+			r.ViolationOf(harness.OverBudget, "the sink process was OOM-killed by its memory cap (%s); the group's lag peaked at %.0f records", ex, lag)
 		}
 	}
 	switch {
 	case peak == 0 || settled == 0:
-		r.Violation("the sink process's memory was never measured: its use cannot be judged")
+		r.Inconclusive("the sink process's memory was never measured: its use cannot be judged")
 	case grew > budget:
-		r.Violation("the sink process's peak RSS was %s, %s above the %s it settled at: %.1f× its %s memory budget — "+
+		r.ViolationOf(harness.OverBudget, "the sink process's peak RSS was %s, %s above the %s it settled at: %.1f× its %s memory budget — "+
 			"a worker sized for the budget would have been OOM-killed", mib(peak), mib(grew), mib(settled), float64(grew)/float64(budget), mib(budget))
 	default:
 		r.Logf("peak RSS of the sink process: %s, %s above the %s it settled at, within its %s memory budget",

@@ -36,7 +36,6 @@ package scenarios
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/pipechaos/pipechaos/harness"
@@ -53,9 +52,10 @@ const (
 )
 
 var _ = register(&harness.Scenario{
-	Name:     "migration",
-	Incident: 7,
-	Title:    "A migration on a bad day: schema drift, a slow store and a broker crash at once",
+	Name:        "migration",
+	Incident:    7,
+	Consequence: harness.Lost,
+	Title:       "A migration on a bad day: schema drift, a slow store and a broker crash at once",
 	Story: "Root causes stack and mask each other: a migration moves the record schema from v1 to v2 while the " +
 		"object store slows down and a broker dies. Retries and reconnections fill the logs; the records of the " +
 		"new schema stop reaching the bucket unnoticed. Only the data — counted by ID, read back with the latest " +
@@ -93,7 +93,7 @@ func runMigration(ctx context.Context, r *harness.Run) error {
 		return err
 	}
 	if spans := history.Faults(r.History.Events()); len(spans) < 2 {
-		return fmt.Errorf("only %d of the 2 faults started before the workload ended: the run proves nothing", len(spans))
+		return harness.Inconclusive("only %d of the 2 faults started before the workload ended", len(spans))
 	}
 	narrateFaults(r)
 

@@ -61,9 +61,10 @@ import (
 )
 
 var _ = register(&harness.Scenario{
-	Name:     "silent-stop",
-	Incident: 8,
-	Title:    "The silent sync stop: every run reports success, one partition never loads again",
+	Name:        "silent-stop",
+	Incident:    8,
+	Consequence: harness.Stale,
+	Title:       "The silent sync stop: every run reports success, one partition never loads again",
 	Story: "An incremental batch job kept its per-partition bookmarks in a file. A Kafka rebalance during one run " +
 		"left a partition unassigned; that run rewrote the file without it, and the job, which read only the " +
 		"partitions in its file, never loaded that partition again while every run reported success. " +
@@ -128,7 +129,7 @@ func runSilentStop(ctx context.Context, r *harness.Run) error {
 		return err
 	}
 	if cut.cutRun.Load() == 0 {
-		return fmt.Errorf("the rebalance never reached a run: the workload ended before run %d", silentCutAfter+1)
+		return harness.Inconclusive("the rebalance never reached a run: the workload ended before run %d", silentCutAfter+1)
 	}
 
 	narrateFaults(r)
@@ -159,7 +160,6 @@ func silentJob(r *harness.Run, cut *silentRebalance) (*batchloader.Job, error) {
 		S3Endpoint: st.Endpoint(), S3AccessKey: st.AccessKey(), S3SecretKey: st.SecretKey(), Bucket: st.Bucket(),
 		Assignment: cut.assignment,
 		RunTimeout: 5 * time.Second,
-		History:    r.History,
 		Logf:       func(format string, args ...any) { r.History.Note(silentJobName, fmt.Sprintf(format, args...)) },
 		KgoOpts:    env.ClientOpts(boot),
 	}
@@ -366,7 +366,7 @@ func silentCheckFreshness(r *harness.Run, runs *silentRunner, cut int32, res che
 	for p := range int32(silentPartitions) {
 		sp := get(p)
 		if sp.samples == 0 {
-			r.Violation("pipeline_lag_seconds was never sampled for partition %d: nothing shows its data is fresh", p)
+			r.Inconclusive("pipeline_lag_seconds was never sampled for partition %d: nothing shows its data is fresh", p)
 			continue
 		}
 		sampled++
@@ -388,11 +388,11 @@ func silentCheckFreshness(r *harness.Run, runs *silentRunner, cut int32, res che
 		r.Metric("stale_partition", float64(p))
 		r.Logf("partition %d: pipeline_lag_seconds crossed %s at +%s, %s after it stopped being loaded (+%s); it peaked at %.2fs",
 			p, silentBound, since(r, sp.breachAt), latency.Round(time.Millisecond), since(r, stopped), sp.peak)
-		r.Violation("partition %d stale for %.1fs (pipeline_lag_seconds above %s from +%s, detected %.2fs after it stopped being loaded) "+
+		r.ViolationOf(harness.Stale, "partition %d stale for %.1fs (pipeline_lag_seconds above %s from +%s, detected %.2fs after it stopped being loaded) "+
 			"while %d runs reported success; %d of its %d acked records never reached the bucket",
 			p, sp.peak, silentBound, since(r, sp.breachAt), latency.Seconds(), runs.succeeded(stopped), sp.lost, sp.acked)
 		if latency > silentDetectIn {
-			r.Violation("the freshness SLI flagged partition %d only %.2fs after it stopped being loaded, later than the %s it is allowed",
+			r.ViolationOf(harness.Stale, "the freshness SLI flagged partition %d only %.2fs after it stopped being loaded, later than the %s it is allowed",
 				p, latency.Seconds(), silentDetectIn)
 		}
 	}

@@ -2,8 +2,12 @@ package scenarios
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"sync"
 	"time"
+
+	"github.com/minio/minio-go/v7"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -11,6 +15,7 @@ import (
 	"github.com/pipechaos/pipechaos/connectors"
 	"github.com/pipechaos/pipechaos/connectors/s3sink"
 	"github.com/pipechaos/pipechaos/harness"
+	"github.com/pipechaos/pipechaos/harness/checker"
 	"github.com/pipechaos/pipechaos/harness/env"
 	"github.com/pipechaos/pipechaos/harness/history"
 	"github.com/pipechaos/pipechaos/harness/sut"
@@ -23,9 +28,7 @@ type sinkBuilder func(r *harness.Run, region, topic, group string) (connectors.S
 // sinkConfig is the s3sink configuration every scenario starts from: the
 // environment's addresses, the run's history, and scaled-down timings.
 func sinkConfig(r *harness.Run, region, topic, group string) s3sink.Config {
-	cfg := addressConfig(addressesOf(r, region, topic, group), group, uint64(r.Seed))
-	cfg.History = r.History
-	return cfg
+	return addressConfig(addressesOf(r, region, topic, group), group, uint64(r.Seed))
 }
 
 // addressConfig is sinkConfig from addresses alone: what a sink process
@@ -281,6 +284,46 @@ func writesSince(h *history.History, fault string) []history.Event {
 	for _, e := range h.Filter(history.SinkWrite) {
 		if e.At.After(since) {
 			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// objectRecords reads every object under prefix in the run's bucket and
+// counts the records each holds, by key. The store's request log says when
+// an object was written and how big it was; what it holds is read from the
+// bucket, like everything the checker judges.
+func objectRecords(ctx context.Context, r *harness.Run, prefix string) (map[string]int, error) {
+	cl, err := harness.StoreClient(r.Env.Store())
+	if err != nil {
+		return nil, err
+	}
+	bucket := r.Env.Store().Bucket()
+	n := map[string]int{}
+	for info := range cl.ListObjectsIter(ctx, bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if info.Err != nil {
+			return nil, fmt.Errorf("list %s: %w", prefix, info.Err)
+		}
+		obj, err := cl.GetObject(ctx, bucket, info.Key, minio.GetObjectOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("get %s: %w", info.Key, err)
+		}
+		err = checker.DecodeObject(info.Key, obj, func(checker.Found) { n[info.Key]++ })
+		obj.Close()
+		if err != nil {
+			return nil, fmt.Errorf("decode %s: %w", info.Key, err)
+		}
+	}
+	return n, nil
+}
+
+// withRecords is ev with each observed sink write's Records filled in from
+// counts (objectRecords); writes of objects not in counts keep 0.
+func withRecords(ev []history.Event, counts map[string]int) []history.Event {
+	out := slices.Clone(ev)
+	for i := range out {
+		if out[i].Type == history.SinkWrite {
+			out[i].Records = counts[out[i].Object]
 		}
 	}
 	return out

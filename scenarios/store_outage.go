@@ -51,9 +51,10 @@ import (
 )
 
 var _ = register(&harness.Scenario{
-	Name:     "store-outage",
-	Incident: 10,
-	Title:    "S3 answers 503, 500, then hangs: writes fail, the sink restarts — were the offsets committed first?",
+	Name:        "store-outage",
+	Incident:    10,
+	Consequence: harness.Lost,
+	Title:       "S3 answers 503, 500, then hangs: writes fail, the sink restarts — were the offsets committed first?",
 	Story: "After an S3 brown-out the pipeline was green, every task running, and records were missing from the " +
 		"bucket: the sink committed a chunk's offsets before writing its object, so when a write gave up and the " +
 		"task restarted, it resumed past records it had never written; meanwhile retries multiplied the request " +
@@ -143,7 +144,10 @@ func reportStoreCost(r *harness.Run, sv *supervised) {
 	r.Logf("cost of the run: %d store requests (%d PUT), %d answered 5xx, %d faulted; the sink retried %.0f writes "+
 		"and %d instances ran (%d restart(s) after a write gave up)",
 		st.Requests, st.ByMethod[http.MethodPut], st.Errors5xx, st.Faulted, retries, instances, instances-1)
-	if st.Errors5xx == 0 || instances < 2 {
-		r.Violation("the outage never made a write give up (%d 5xx answers, %d instances): the run proves nothing", st.Errors5xx, instances)
+	switch {
+	case st.Errors5xx == 0:
+		r.Inconclusive("the outage refused no write (%d 5xx answers)", st.Errors5xx)
+	case userOf(r) == nil && instances < 2: // our sink's retry policy is sized to give up within the outage
+		r.Inconclusive("the outage never made a write give up (%d 5xx answers, %d instances)", st.Errors5xx, instances)
 	}
 }

@@ -86,7 +86,10 @@ var explainCmd = &command{
 		}
 		c.printf("%s: %s\n", s.Name, s.Title)
 		if s.Incident > 0 {
-			c.printf("Incident %d of INCIDENTS.md\n", s.Incident)
+			c.printf("Incident %d of docs/incidents.md\n", s.Incident)
+		}
+		if s.Consequence != "" {
+			c.printf("Its buggy variant must show: %s\n", s.Consequence)
 		}
 		section := func(title, text string) {
 			if strings.TrimSpace(text) == "" {

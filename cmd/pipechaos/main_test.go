@@ -154,7 +154,7 @@ func TestListAndExplain(t *testing.T) {
 		t.Errorf("list: exit %d\n%s", code, out)
 	}
 	code, out, _ = pipechaos(t, "explain", "null-headers")
-	for _, want := range []string{"Incident 1", "The incident", story.Story, "The fault", story.Fault, "What is checked", story.Checks, "pipechaos run null-headers"} {
+	for _, want := range []string{"Incident 1 of docs/incidents.md", "The incident", story.Story, "The fault", story.Fault, "What is checked", story.Checks, "pipechaos run null-headers"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("explain does not say %q:\n%s", want, out)
 		}

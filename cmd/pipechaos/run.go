@@ -6,23 +6,30 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/pipechaos/pipechaos/harness"
 	"github.com/pipechaos/pipechaos/reports"
+	"github.com/pipechaos/pipechaos/scenarios"
 )
 
 type runOpts struct {
-	variant string
-	seed    string
-	backend string
-	report  string
+	variant     string
+	seed        string
+	backend     string
+	report      string
+	sinkCmd     string
+	atLeastOnce bool
+	maxCopies   int
+	inOrder     bool
+	memoryLimit int64
 }
 
 var runCmd = &command{
 	name:  "run",
-	args:  "<scenario> [--variant fixed|buggy] [--seed n] [--backend embedded|containers] [--report dir]",
+	args:  "<scenario> [--variant fixed|buggy] [--seed n] [--backend embedded|containers] [--report dir] [--sink-cmd 'command' [--at-least-once [--max-copies n]] [--in-order] [--memory-limit bytes]]",
 	short: "reproduce an incident: run a scenario and check the data",
 	long: `Runs a scenario on a fresh environment and checks what reached the store.
 Without --variant it runs both: the fixed connector (which must lose nothing)
@@ -32,13 +39,45 @@ The narrative is printed as it happens, then the ledger and the verdict.
 Exit status: 0 when every run came out as expected (fixed passed, buggy
 caught), 1 when one did not or could not run, 2 for a usage mistake.
 The seed defaults to $PIPECHAOS_SEED, else one derived from the scenario's
-name; a failure prints the command that replays it.`,
+name; a failure prints the command that replays it.
+
+Your own sink, in any language: --sink-cmd runs it in place of the
+catalogue's connector (fixed variant only) as a process the harness starts
+through /bin/sh -c, kills with SIGKILL, pauses, restarts in the same
+consumer group, caps and measures (peak RSS from outside). It gets its
+addresses in the environment:
+
+  PIPECHAOS_BROKERS        seed brokers, comma-separated host:port
+  PIPECHAOS_TOPIC          the topic to consume
+  PIPECHAOS_GROUP          the consumer group to join (a restarted or
+                           second instance joins the same one)
+  PIPECHAOS_REGISTRY_URL   the schema registry's base URL (values are Avro
+                           in the Confluent wire format)
+  PIPECHAOS_S3_ENDPOINT    the object store, host:port, plain HTTP
+  PIPECHAOS_S3_ACCESS_KEY  its credentials
+  PIPECHAOS_S3_SECRET_KEY
+  PIPECHAOS_BUCKET         the bucket to write into (it exists)
+  PIPECHAOS_SINK_NAME      unique per sink process in a run
+
+It must write objects under topics/<topic>/ whose records carry the
+record's "id" and "key" fields (Avro OCF with the writer schema, or JSON
+lines), commit offsets only once its objects are durable, exit 0 on
+SIGTERM after writing and committing what it holds, and survive kill -9 at
+any instant. Per-key order (--in-order) can only be checked in objects
+named topics/<topic>/partition=<p>/<topic>+<p>+<startOffset>.<ext>.
+Scenarios that take a sink: ` + strings.Join(scenarios.SinkScenarios, ", ") + `.
+Its stdout and stderr go to a log file whose path the narrative prints.`,
 	flags: func(fs *flag.FlagSet) any {
 		o := &runOpts{}
 		fs.StringVar(&o.variant, "variant", "", "run only this variant: fixed or buggy (default: both)")
 		fs.StringVar(&o.seed, "seed", "", "seed of the workload and fault schedule (default: $PIPECHAOS_SEED, else derived from the scenario name)")
 		fs.StringVar(&o.backend, "backend", "", "embedded or containers (default: $PIPECHAOS_BACKEND, else embedded); containers needs Docker and the images of `make images`")
 		fs.StringVar(&o.report, "report", "", "write report.json, junit.xml and report.html per run, and an index, into this directory")
+		fs.StringVar(&o.sinkCmd, "sink-cmd", "", "run this command (through /bin/sh -c) as the sink under test instead of the catalogue's; see the environment above")
+		fs.BoolVar(&o.atLeastOnce, "at-least-once", false, "with --sink-cmd: the sink promises at-least-once (duplicates counted, not failed); default exactly-once")
+		fs.IntVar(&o.maxCopies, "max-copies", 0, "with --at-least-once: the most copies of one record allowed in the bucket (0: no bound)")
+		fs.BoolVar(&o.inOrder, "in-order", false, "with --sink-cmd: the sink promises per-key order (needs <topic>+<partition>+<startOffset> object names)")
+		fs.Int64Var(&o.memoryLimit, "memory-limit", 0, "with --sink-cmd: cap each sink process's memory at this many bytes (cgroup; an OOM kill is reported)")
 		return o
 	},
 	run: runScenarioCmd,
@@ -52,6 +91,32 @@ func runScenarioCmd(ctx context.Context, c *cli, cmd *command, opts any, args []
 	s, err := lookup(args[0])
 	if err != nil {
 		return c.usageErr(cmd, "%v", err)
+	}
+	if o.sinkCmd == "" && (o.atLeastOnce || o.maxCopies != 0 || o.inOrder || o.memoryLimit != 0) {
+		return c.usageErr(cmd, "--at-least-once, --max-copies, --in-order and --memory-limit describe a sink of yours: give it with --sink-cmd")
+	}
+	if o.sinkCmd != "" {
+		if !scenarios.IsSinkScenario(s.Name) {
+			return c.usageErr(cmd, "scenario %s does not take a sink (those that do: %s)", s.Name, strings.Join(scenarios.SinkScenarios, ", "))
+		}
+		if o.variant == string(harness.Buggy) {
+			return c.usageErr(cmd, "--variant buggy runs the catalogue's buggy connector; with --sink-cmd only your sink runs (fixed)")
+		}
+		if o.maxCopies != 0 && !o.atLeastOnce {
+			return c.usageErr(cmd, "--max-copies bounds duplicates, which only --at-least-once allows")
+		}
+		opts := []scenarios.SinkOption{scenarios.MemoryLimit(o.memoryLimit)}
+		if o.atLeastOnce {
+			opts = append(opts, scenarios.AtLeastOnce(o.maxCopies))
+		}
+		if o.inOrder {
+			opts = append(opts, scenarios.InOrder())
+		}
+		withSink, err := scenarios.CommandSUT(o.sinkCmd, opts...)
+		if err != nil {
+			return c.usageErr(cmd, "%v", err)
+		}
+		s = withSink(s)
 	}
 	var variants []harness.Variant
 	if o.variant != "" {
@@ -159,6 +224,8 @@ func (c *cli) summarise(out harness.Outcome) bool {
 		c.printf("SKIPPED: %s\n", out.Skipped)
 	case out.Error != "":
 		c.printf("COULD NOT RUN: %s\n", out.Error)
+	case len(out.Inconclusive) > 0:
+		c.printf("INCONCLUSIVE: %s\n", strings.Join(out.Inconclusive, "; "))
 	case out.Failure != "":
 		c.printf("%s\n", out.Failure)
 	default:
@@ -177,6 +244,10 @@ func (c *cli) summarise(out harness.Outcome) bool {
 		c.printf("    as expected: the harness caught the buggy connector (%s)\n", out.Elapsed.Round(time.Millisecond))
 	case expected:
 		c.printf("    as expected: the fixed connector lost nothing (%s)\n", out.Elapsed.Round(time.Millisecond))
+	case len(out.Inconclusive) > 0:
+		c.printf("    NOT AS EXPECTED: the run proves nothing either way\n")
+	case out.Variant == harness.Buggy && out.Failure != "":
+		c.printf("    NOT AS EXPECTED: caught, but not by the incident's consequence %q (found: %v)\n", out.Expect, out.Consequences)
 	case out.Variant == harness.Buggy && out.Skipped == "" && out.Error == "":
 		c.printf("    NOT AS EXPECTED: the buggy connector slipped through\n")
 	default:

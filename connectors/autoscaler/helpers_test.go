@@ -68,7 +68,6 @@ func (r *rig) sink() s3sink.Config {
 		RotateInterval:   100 * time.Millisecond,
 		SessionTimeout:   2 * time.Second,
 		RebalanceTimeout: 2 * time.Second,
-		History:          r.history,
 		Logf:             r.t.Logf,
 		KgoOpts:          env.ClientOpts(r.kafka.ListenAddrs()),
 	}

@@ -3,49 +3,27 @@ package autoscaler
 import (
 	"fmt"
 	"time"
+
+	"github.com/pipechaos/pipechaos/connectors"
 )
 
 // Signals are what a policy decides from, measured by the Pool at one
-// evaluation.
-type Signals struct {
-	// Lag is the group's records behind the log end (committed offsets vs
-	// end offsets, summed over the topic's partitions); -1 if it could not
-	// be measured.
-	Lag int64
-	// Workers is the number of workers running now.
-	Workers int
-	// Throughput is the records per second the workers consumed over the
-	// pool's throughput window.
-	Throughput float64
-	// CPU is the share of one core each worker uses, if known (0 if not:
-	// the Pool runs its workers in one process and does not measure it).
-	CPU float64
-	// Now is the time of the evaluation.
-	Now time.Time
-	// MinWorkers and MaxWorkers are the pool's bounds (0: none): the
-	// pool clamps every answer to them, so asking beyond them changes
-	// nothing.
-	MinWorkers, MaxWorkers int
-}
+// evaluation (the role's type, connectors.Signals).
+type Signals = connectors.Signals
+
+// Policy decides how many workers there should be (the role,
+// connectors.Policy). The Pool calls Desired from one goroutine, once per
+// evaluation, and clamps the answer to its MinWorkers..MaxWorkers; a policy
+// may keep state between calls (when a condition started, when it last
+// scaled).
+type Policy = connectors.Policy
 
 // clamp bounds n by the signals' pool bounds, and by one worker.
-func (s Signals) clamp(n int) int {
+func clamp(s Signals, n int) int {
 	if s.MaxWorkers > 0 {
 		n = min(n, s.MaxWorkers)
 	}
 	return max(n, s.MinWorkers, 1)
-}
-
-func (s Signals) String() string {
-	return fmt.Sprintf("lag %d, %.0f rec/s over %d workers", s.Lag, s.Throughput, s.Workers)
-}
-
-// Policy decides how many workers there should be. The Pool calls Desired
-// from one goroutine, once per evaluation, and clamps the answer to its
-// MinWorkers..MaxWorkers; a policy may keep state between calls (when a
-// condition started, when it last scaled).
-type Policy interface {
-	Desired(s Signals) int
 }
 
 // Throughput is the correct policy: it scales on the consumption rate per
@@ -135,7 +113,7 @@ func (p *Throughput) Desired(s Signals) int {
 	default:
 		p.above, p.below = time.Time{}, time.Time{}
 	}
-	if want = s.clamp(want); want != s.Workers {
+	if want = clamp(s, want); want != s.Workers {
 		p.changed = s.Now
 		p.above, p.below = time.Time{}, time.Time{}
 	}

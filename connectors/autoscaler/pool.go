@@ -62,7 +62,7 @@ func (r Rebalancing) opts() []kgo.Opt {
 type Config struct {
 	// Sink is every worker's configuration: the addresses (Brokers,
 	// RegistryURL, S3Endpoint and keys, Bucket), Topic, Group, flush and
-	// group timeouts, History. Sink.Process names the workers
+	// group timeouts. Sink.Process names the workers
 	// "<Process>-<n>"; Sink.Registerer must be nil (each worker keeps its
 	// own registry, the pool's metrics sum them). Required.
 	Sink s3sink.Config
@@ -88,9 +88,8 @@ type Config struct {
 	// Registerer, if set, also gets the pool's metrics (they always live on
 	// the pool's own registry, see Metrics).
 	Registerer prometheus.Registerer
-	// Logf receives scaling decisions and worker failures (a scenario
-	// passes its narrative, which also puts them in the history).
-	// Default: discarded.
+	// Logf receives scaling decisions and worker failures. Default:
+	// discarded.
 	Logf func(format string, args ...any)
 }
 

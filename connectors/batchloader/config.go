@@ -9,8 +9,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/pipechaos/pipechaos/harness/history"
-
 	"github.com/pipechaos/pipechaos/connectors/internal/s3store"
 )
 
@@ -57,8 +55,6 @@ type Config struct {
 	// writing and bookmarking. Default 30s.
 	RunTimeout time.Duration
 
-	// History, if set, receives one SinkWrite event per object written.
-	History *history.History
 	// Registerer, if set, also gets the job's metrics (they always live on
 	// the job's own registry, see Metrics).
 	Registerer prometheus.Registerer

@@ -5,10 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/pipechaos/pipechaos/harness/workload"
+	"github.com/pipechaos/pipechaos/connectors"
 )
 
 // objectKey is the key of the object holding partition p's records from
@@ -37,7 +38,7 @@ func (j *Job) writeObject(ctx context.Context, p int32, start int64, recs []*kgo
 	enc := json.NewEncoder(&buf)
 	for _, r := range recs {
 		l := line{Key: string(r.Key), Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp.UnixMilli()}
-		if id, ok := workload.RecordID(r); ok {
+		if id, ok := recordID(r); ok {
 			l.ID = &id
 		}
 		if err := enc.Encode(l); err != nil {
@@ -48,8 +49,17 @@ func (j *Job) writeObject(ctx context.Context, p int32, start int64, recs []*kgo
 	if err := j.put(ctx, key, buf.Bytes(), "application/x-ndjson"); err != nil {
 		return 0, fmt.Errorf("write s3://%s/%s: %w", j.cfg.Bucket, key, err)
 	}
-	if j.cfg.History != nil {
-		j.cfg.History.Wrote(j.cfg.Name, key, len(recs), int64(buf.Len()))
-	}
 	return buf.Len(), nil
+}
+
+// recordID is the unique ID the record carries in connectors.IDHeader, if
+// any: the job copies it into its lines as it is.
+func recordID(r *kgo.Record) (uint64, bool) {
+	for _, h := range r.Headers {
+		if h.Key == connectors.IDHeader {
+			id, err := strconv.ParseUint(string(h.Value), 10, 64)
+			return id, err == nil
+		}
+	}
+	return 0, false
 }

@@ -5,7 +5,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/pipechaos/pipechaos/harness/workload"
+	"github.com/pipechaos/pipechaos/connectors"
 )
 
 // NewBuggy builds the failover producer as it shipped before incident 5
@@ -33,10 +33,10 @@ func NewBuggy(cfg Config) (*Producer, error) {
 }
 
 // logAndContinue handles a record the primary did not acknowledge.
-func (p *Producer) logAndContinue(_ context.Context, r *kgo.Record, primaryErr error) (workload.Ack, error) {
-	p.m.failovers.WithLabelValues(string(workload.Classify(primaryErr))).Inc()
+func (p *Producer) logAndContinue(_ context.Context, r *kgo.Record, primaryErr error) (connectors.Ack, error) {
+	p.m.failovers.WithLabelValues(outcomeLabel(notWritten(primaryErr))).Inc()
 	p.cfg.Logf("failover %s: produce to %s failed, failing over: %v", p.cfg.Process, p.cfg.PrimaryName, primaryErr)
 	// THE DEFECT: the handler returns the zero Ack and a nil error. The
 	// secondary is never tried, and the caller takes nil for delivered.
-	return workload.Ack{}, nil
+	return connectors.Ack{}, nil
 }

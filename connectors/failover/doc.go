@@ -16,7 +16,8 @@
 // so a record acknowledged by the secondary after such an attempt may exist
 // in both regions. Those are counted in
 // pipechaos_failover_possible_duplicates_total, and a combined error whose
-// primary half was indeterminate stays indeterminate (workload.Classify).
+// primary half was indeterminate stays indeterminate (the producer reads
+// errors by its own rule, notWritten, not by the harness's).
 //
 // One concept per file: config.go (Config, defaults, validate), producer.go
 // (the two clients, the produce path and the failover), metrics.go

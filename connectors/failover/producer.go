@@ -6,15 +6,15 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/pipechaos/pipechaos/harness/history"
-	"github.com/pipechaos/pipechaos/harness/workload"
+	"github.com/pipechaos/pipechaos/connectors"
 )
 
 // ErrBothRegions is wrapped by the error of a record no region
 // acknowledged. Whether that record may still exist somewhere follows the
-// usual rule (workload.Classify): it failed only if both attempts failed
+// producer's own rule (notWritten): it failed only if both attempts failed
 // definitely; if either attempt's outcome is unknown, so is the record's.
 var ErrBothRegions = errors.New("failover: no region acknowledged the record")
 
@@ -23,7 +23,7 @@ var ErrBothRegions = errors.New("failover: no region acknowledged the record")
 var ErrClosed = errors.New("failover: producer closed")
 
 // Producer sends each record to the primary region and, if the primary
-// fails, to the secondary. It implements workload.Producer.
+// fails, to the secondary. It implements connectors.Producer.
 type Producer struct {
 	cfg       Config
 	primary   *kgo.Client
@@ -33,7 +33,7 @@ type Producer struct {
 	// onPrimaryFailure decides what happens to a record the primary did not
 	// acknowledge; its result is what the caller's done receives. New
 	// installs failover.
-	onPrimaryFailure func(ctx context.Context, r *kgo.Record, primaryErr error) (workload.Ack, error)
+	onPrimaryFailure func(ctx context.Context, r *kgo.Record, primaryErr error) (connectors.Ack, error)
 
 	mu        sync.Mutex
 	closed    bool
@@ -41,7 +41,7 @@ type Producer struct {
 	closeOnce sync.Once
 }
 
-var _ workload.Producer = (*Producer)(nil)
+var _ connectors.Producer = (*Producer)(nil)
 
 // New validates cfg and connects a client to each region.
 func New(cfg Config) (*Producer, error) {
@@ -75,8 +75,8 @@ func newProducer(cfg Config) (*Producer, error) {
 		m.acks.WithLabelValues(r)
 		m.failures.WithLabelValues(r)
 	}
-	for _, o := range []history.Outcome{history.Failed, history.Indeterminate} {
-		m.failovers.WithLabelValues(string(o))
+	for _, o := range []string{outcomeFailed, outcomeUnknown} {
+		m.failovers.WithLabelValues(o)
 	}
 	return p, nil
 }
@@ -103,12 +103,12 @@ func (p *Producer) client(seeds []string) (*kgo.Client, error) {
 // Produce sends r to the primary region. done is called exactly once: with
 // the primary's ack, or, after the primary failed, with the outcome of the
 // synchronous attempt on the secondary.
-func (p *Producer) Produce(ctx context.Context, r *kgo.Record, done func(workload.Ack, error)) {
+func (p *Producer) Produce(ctx context.Context, r *kgo.Record, done func(connectors.Ack, error)) {
 	p.m.attempts.WithLabelValues(p.cfg.PrimaryName).Inc()
 	p.primary.Produce(ctx, r, func(r *kgo.Record, err error) {
 		if err == nil {
 			p.m.acks.WithLabelValues(p.cfg.PrimaryName).Inc()
-			done(workload.Ack{Region: p.cfg.PrimaryName, Partition: r.Partition, Offset: r.Offset}, nil)
+			done(connectors.Ack{Region: p.cfg.PrimaryName, Partition: r.Partition, Offset: r.Offset}, nil)
 			return
 		}
 		p.m.failures.WithLabelValues(p.cfg.PrimaryName).Inc()
@@ -116,7 +116,7 @@ func (p *Producer) Produce(ctx context.Context, r *kgo.Record, done func(workloa
 		if p.closed {
 			p.mu.Unlock()
 			p.m.errors.Inc()
-			done(workload.Ack{Region: p.cfg.PrimaryName}, fmt.Errorf("%w: %s failed with %v and the record was not failed over", ErrClosed, p.cfg.PrimaryName, err))
+			done(connectors.Ack{Region: p.cfg.PrimaryName}, fmt.Errorf("%w: %s failed with %v and the record was not failed over", ErrClosed, p.cfg.PrimaryName, err))
 			return
 		}
 		p.failing.Add(1)
@@ -133,9 +133,9 @@ func (p *Producer) Produce(ctx context.Context, r *kgo.Record, done func(workloa
 
 // failover sends a record the primary failed to the secondary and waits for
 // its answer. It never reports success without the secondary's ack.
-func (p *Producer) failover(ctx context.Context, r *kgo.Record, primaryErr error) (workload.Ack, error) {
-	primaryOutcome := workload.Classify(primaryErr)
-	p.m.failovers.WithLabelValues(string(primaryOutcome)).Inc()
+func (p *Producer) failover(ctx context.Context, r *kgo.Record, primaryErr error) (connectors.Ack, error) {
+	primaryFailed := notWritten(primaryErr)
+	p.m.failovers.WithLabelValues(outcomeLabel(primaryFailed)).Inc()
 	p.m.attempts.WithLabelValues(p.cfg.SecondaryName).Inc()
 
 	// A fresh record: the failed one carries the primary's partition,
@@ -145,11 +145,11 @@ func (p *Producer) failover(ctx context.Context, r *kgo.Record, primaryErr error
 	again := &kgo.Record{Topic: r.Topic, Key: r.Key, Value: r.Value, Headers: r.Headers}
 	res := p.secondary.ProduceSync(ctx, again)
 	got, err := res.First()
-	ack := workload.Ack{Region: p.cfg.SecondaryName, Partition: -1, Offset: -1}
+	ack := connectors.Ack{Region: p.cfg.SecondaryName, Partition: -1, Offset: -1}
 	if err == nil {
 		ack.Partition, ack.Offset = got.Partition, got.Offset
 		p.m.acks.WithLabelValues(p.cfg.SecondaryName).Inc()
-		if primaryOutcome != history.Failed {
+		if !primaryFailed {
 			p.m.duplicates.Inc()
 		}
 		return ack, nil
@@ -157,7 +157,7 @@ func (p *Producer) failover(ctx context.Context, r *kgo.Record, primaryErr error
 	p.m.failures.WithLabelValues(p.cfg.SecondaryName).Inc()
 	p.m.errors.Inc()
 	p.cfg.Logf("failover %s: %s and %s both failed: %v; %v", p.cfg.Process, p.cfg.PrimaryName, p.cfg.SecondaryName, primaryErr, err)
-	if primaryOutcome == history.Failed && workload.Classify(err) == history.Failed {
+	if primaryFailed && notWritten(err) {
 		// Both definitely not written: keep both causes inspectable.
 		return ack, fmt.Errorf("%w: %s: %w; %s: %w", ErrBothRegions, p.cfg.PrimaryName, primaryErr, p.cfg.SecondaryName, err)
 	}
@@ -201,4 +201,28 @@ func (p *Producer) Close() {
 		p.primary.Close()
 		p.secondary.Close()
 	})
+}
+
+// The outcomes of a failed primary attempt, as the failovers_total metric
+// labels them.
+const (
+	outcomeFailed  = "failed"        // definitely not written
+	outcomeUnknown = "indeterminate" // may have been written
+)
+
+// notWritten is the producer's own reading of a produce error: true only
+// when the broker definitely did not write the record (a non-retriable
+// Kafka error, such as a record too large or an unknown topic). Timeouts,
+// cancellations, exhausted retries and lost connections may have left the
+// record in the log, so they are not definite.
+func notWritten(err error) bool {
+	var ke *kerr.Error
+	return errors.As(err, &ke) && !ke.Retriable
+}
+
+func outcomeLabel(failed bool) string {
+	if failed {
+		return outcomeFailed
+	}
+	return outcomeUnknown
 }

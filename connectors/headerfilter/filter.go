@@ -10,7 +10,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/pipechaos/pipechaos/connectors/s3sink"
-	"github.com/pipechaos/pipechaos/harness/workload"
 )
 
 // Config configures a Filter. Zero values take the default named in each
@@ -38,9 +37,12 @@ type Config struct {
 	Logf func(format string, args ...any)
 }
 
+// SiteHeader is the routing header of incident 1, the default Header.
+const SiteHeader = "wm-site-id"
+
 func (c Config) withDefaults() Config {
 	if c.Header == "" {
-		c.Header = workload.SiteHeader
+		c.Header = SiteHeader
 	}
 	if c.HomeSite == "" {
 		c.HomeSite = "US"

@@ -21,9 +21,13 @@ func TestCountOnlyHappyPath(t *testing.T) {
 	sid := r.register(workload.SchemaV1)
 	r.produceRange(workload.SchemaV1, sid, 0, 600, 3)
 
-	s, _ := r.start(r.config())
+	cfg := r.config()
+	cfg.Group = "count-only"
+	cfg.FlushBytes = 1 << 10 // the fixed sink would flush on this; count-only never does
+	s := runVariant(r, NewCountOnly, cfg)
 	drain(t, s)
 	requireExactlyOnce(t, r.ids("topics/"), 0, 600)
+	require.Zero(t, val(s.m.flushes.WithLabelValues(reasonBytes)), "the count-only variant ran, not the fixed sink")
 }
 
 // The count-only sink holds far more than the byte budget it was given:

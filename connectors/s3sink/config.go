@@ -8,8 +8,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/pipechaos/pipechaos/harness/history"
-
 	"github.com/pipechaos/pipechaos/connectors/internal/s3store"
 )
 
@@ -79,9 +77,7 @@ type Config struct {
 	// ran with "none": one record without a header stopped everything.
 	ErrorTolerance string
 
-	// History, if set, receives one SinkWrite event per object written.
-	History *history.History
-	// Process names this sink in the history and in the metrics' "process"
+	// Process names this sink in its log lines and in the metrics' "process"
 	// label. Default "s3sink".
 	Process string
 	// Registerer, if set, also gets the sink's metrics (they always live on

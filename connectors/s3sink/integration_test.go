@@ -13,7 +13,6 @@ import (
 
 	"github.com/pipechaos/pipechaos/harness/env"
 	"github.com/pipechaos/pipechaos/harness/env/backends"
-	"github.com/pipechaos/pipechaos/harness/history"
 	"github.com/pipechaos/pipechaos/harness/workload"
 )
 
@@ -72,7 +71,6 @@ func (er *envRig) config() Config {
 		RetryBudget:      100000,
 		SessionTimeout:   2 * time.Second,
 		RebalanceTimeout: 4 * time.Second,
-		History:          history.New(),
 		Logf:             er.t.Logf,
 		KgoOpts:          env.ClientOpts(er.region.Bootstrap()),
 	}

@@ -285,9 +285,6 @@ func (s *Sink) failLocked(err error) {
 	s.err = fmt.Errorf("s3sink %s: %w", s.cfg.Process, err)
 	s.progressedLocked()
 	s.cfg.Logf("%v", s.err)
-	if s.cfg.History != nil {
-		s.cfg.History.Note(s.cfg.Process, "sink failed: "+err.Error())
-	}
 	if s.runCancel != nil {
 		s.runCancel()
 	}

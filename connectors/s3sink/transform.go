@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/pipechaos/pipechaos/connectors"
 )
 
 // Transform is one step of the chain every record goes through before it is
@@ -18,28 +20,16 @@ import (
 // the record to the dead-letter object and never stops the sink (incident 1:
 // one bad header must not stop all records). Config.ErrorTolerance "none"
 // makes it fail the sink instead, as errors.tolerance=none did.
-type Transform interface {
-	Apply(r *kgo.Record) (Routed, error)
-}
+//
+// It is the role connectors.Transform.
+type Transform = connectors.Transform
 
-// Routed is what a Transform decided about a record.
-type Routed struct {
-	// Route, if not empty, prefixes the record's object key:
-	// "<Route>/topics/<topic>/...". Slashes around it are trimmed; inner
-	// slashes make deeper prefixes. Records of different routes never
-	// share an object.
-	Route string
-	// Drop filters the record out: it is not written, but its offset is
-	// committed with its neighbours, and it is counted in
-	// pipechaos_s3sink_records_filtered_total.
-	Drop bool
-}
+// Routed is what a Transform decided about a record. A dropped record is
+// counted in pipechaos_s3sink_records_filtered_total.
+type Routed = connectors.Routed
 
 // TransformFunc adapts a function to Transform.
-type TransformFunc func(r *kgo.Record) (Routed, error)
-
-// Apply calls f(r).
-func (f TransformFunc) Apply(r *kgo.Record) (Routed, error) { return f(r) }
+type TransformFunc = connectors.TransformFunc
 
 // apply runs one transform, turning a panic into an error: a transform
 // bug is the transform's error, not the end of the process.

@@ -182,9 +182,6 @@ func (s *Sink) wrote(key string, records int, n int64) {
 	s.m.objects.Inc()
 	s.m.bytesWritten.Add(float64(n))
 	s.m.lastWriteEpoch.Set(float64(time.Now().UnixNano()) / 1e9)
-	if s.cfg.History != nil {
-		s.cfg.History.Wrote(s.cfg.Process, key, records, n)
-	}
 }
 
 // lookupCodec resolves a schema id, retrying registry errors under the

@@ -7,17 +7,15 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-
-	"github.com/pipechaos/pipechaos/harness/env"
 )
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-func faultMessage(f env.HTTPFault) string {
+func faultMessage(f Fault) string {
 	return fmt.Sprintf("pipechaos injected fault: %d %s", f.Status, http.StatusText(f.Status))
 }
 
-func plainErrorBody(f env.HTTPFault, _ *http.Request) (string, []byte) {
+func plainErrorBody(f Fault, _ *http.Request) (string, []byte) {
 	return "text/plain; charset=utf-8", []byte(faultMessage(f) + "\n")
 }
 
@@ -27,7 +25,7 @@ func plainErrorBody(f env.HTTPFault, _ *http.Request) (string, []byte) {
 //
 // The code is f.Code, or when empty the code S3 uses for the status
 // (503 SlowDown, 500 InternalError, 403 AccessDenied, 404 NoSuchKey, …).
-func S3ErrorBody(f env.HTTPFault, r *http.Request) (contentType string, body []byte) {
+func S3ErrorBody(f Fault, r *http.Request) (contentType string, body []byte) {
 	code := f.Code
 	if code == "" {
 		code = s3Code(f.Status)
@@ -75,7 +73,7 @@ func s3Code(status int) string {
 //
 // The error code is f.Code when it is a number, otherwise the status
 // followed by "01" (503 → 50301, 500 → 50001).
-func RegistryErrorBody(f env.HTTPFault, _ *http.Request) (contentType string, body []byte) {
+func RegistryErrorBody(f Fault, _ *http.Request) (contentType string, body []byte) {
 	code, err := strconv.Atoi(f.Code)
 	if err != nil {
 		code = f.Status*100 + 1

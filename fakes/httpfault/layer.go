@@ -7,19 +7,16 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
-
-	"github.com/pipechaos/pipechaos/harness/env"
 )
-
-var _ env.HTTPFaults = (*Layer)(nil)
 
 // Opt configures a Layer.
 type Opt func(*config)
 
 type config struct {
 	seed      int64
-	errorBody func(env.HTTPFault, *http.Request) (string, []byte)
+	errorBody func(Fault, *http.Request) (string, []byte)
 }
 
 // Seed seeds the draw that decides which requests a fault with a
@@ -30,24 +27,27 @@ func Seed(seed int64) Opt { return func(c *config) { c.seed = seed } }
 // ErrorBody sets the function that renders the body of a Status fault, so
 // the layer answers in the dialect of the service behind it (S3ErrorBody,
 // RegistryErrorBody). Default: a plain-text line naming the status.
-func ErrorBody(fn func(f env.HTTPFault, r *http.Request) (contentType string, body []byte)) Opt {
+func ErrorBody(fn func(f Fault, r *http.Request) (contentType string, body []byte)) Opt {
 	return func(c *config) { c.errorBody = fn }
 }
 
 // Layer is an http.Handler that forwards to the next handler unless the
-// active fault says otherwise. It implements env.HTTPFaults. All methods are
+// active fault says otherwise. It implements the harness's env.HTTPFaults. All methods are
 // safe for concurrent use.
 type Layer struct {
 	next      http.Handler
-	errorBody func(env.HTTPFault, *http.Request) (string, []byte)
+	errorBody func(Fault, *http.Request) (string, []byte)
 	closeIdle func() // proxy transport, nil for New
 
 	mu     sync.Mutex
-	fault  env.HTTPFault
+	fault  Fault
 	active bool
 	healed chan struct{} // closed when the active fault is healed or replaced
 	rng    *rand.Rand
-	stats  env.HTTPStats
+	stats  Stats
+
+	watchers map[int]func(Exchange)
+	nextW    int
 }
 
 // New returns a layer in front of next with no active fault.
@@ -64,13 +64,13 @@ func New(next http.Handler, opts ...Opt) *Layer {
 		errorBody: c.errorBody,
 		healed:    make(chan struct{}),
 		rng:       rand.New(rand.NewPCG(uint64(c.seed), 0x70697065636861)), //nolint:gosec // fault draws, not secrets
-		stats:     env.HTTPStats{ByMethod: map[string]int64{}},
+		stats:     Stats{ByMethod: map[string]int64{}},
 	}
 }
 
 // Inject replaces the active fault. Requests held by the previous fault
 // (Hang, Latency) are released and proceed normally.
-func (l *Layer) Inject(f env.HTTPFault) {
+func (l *Layer) Inject(f Fault) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	close(l.healed)
@@ -89,12 +89,12 @@ func (l *Layer) Heal() {
 	}
 	close(l.healed)
 	l.healed = make(chan struct{})
-	l.fault = env.HTTPFault{}
+	l.fault = Fault{}
 	l.active = false
 }
 
 // Stats returns a copy of the counters.
-func (l *Layer) Stats() env.HTTPStats {
+func (l *Layer) Stats() Stats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s := l.stats
@@ -105,14 +105,58 @@ func (l *Layer) Stats() env.HTTPStats {
 	return s
 }
 
+// Observe calls fn after every request the layer completed (answered,
+// faulted, dropped, or abandoned by its client), until stop is called. fn
+// runs on the request's goroutine after the answer went out, so it must not
+// block. This is the layer's request log: what a service behind it was
+// asked to do and what it answered, seen from outside.
+func (l *Layer) Observe(fn func(Exchange)) (stop func()) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.watchers == nil {
+		l.watchers = map[int]func(Exchange){}
+	}
+	id := l.nextW
+	l.nextW++
+	l.watchers[id] = fn
+	return func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		delete(l.watchers, id)
+	}
+}
+
+// observed hands x to every watcher.
+func (l *Layer) observed(x Exchange) {
+	l.mu.Lock()
+	fns := make([]func(Exchange), 0, len(l.watchers))
+	for _, fn := range l.watchers {
+		fns = append(fns, fn)
+	}
+	l.mu.Unlock()
+	for _, fn := range fns {
+		fn(x)
+	}
+}
+
 // ServeHTTP applies the active fault to r, or forwards it.
 func (l *Layer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f, matched, healed := l.admit(r)
 
-	cw := &countingWriter{ResponseWriter: w, layer: l}
+	x := Exchange{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header.Clone(), Start: time.Now(), Faulted: matched}
+	cw := &countingWriter{ResponseWriter: w, layer: l, x: &x}
+	var in *countingBody
 	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = &countingBody{ReadCloser: r.Body, layer: l}
+		in = &countingBody{ReadCloser: r.Body, layer: l}
+		r.Body = in
 	}
+	defer func() {
+		x.End = time.Now()
+		if in != nil {
+			x.BytesIn = in.n.Load()
+		}
+		l.observed(x)
+	}()
 
 	if matched && (f.Latency > 0 || f.Hang) && r.Body != nil && r.Body != http.NoBody {
 		// net/http notices a client that hangs up only once the request
@@ -165,21 +209,24 @@ func (l *Layer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	l.next.ServeHTTP(cw, r)
+	if x.Status == 0 {
+		x.Status = http.StatusOK // a handler that writes nothing answers 200
+	}
 }
 
 // admit counts r and decides whether the active fault applies to it.
-func (l *Layer) admit(r *http.Request) (f env.HTTPFault, matched bool, healed <-chan struct{}) {
+func (l *Layer) admit(r *http.Request) (f Fault, matched bool, healed <-chan struct{}) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.stats.Requests++
 	l.stats.ByMethod[r.Method]++
 	if !l.active || !methodMatches(l.fault.Methods, r.Method) {
-		return env.HTTPFault{}, false, nil
+		return Fault{}, false, nil
 	}
 	// Draw only for requests the fault could affect, so the sequence of
 	// draws depends on the matching requests alone.
 	if p := l.fault.Probability; p > 0 && p < 1 && l.rng.Float64() >= p {
-		return env.HTTPFault{}, false, nil
+		return Fault{}, false, nil
 	}
 	l.stats.Faulted++
 	return l.fault, true, l.healed
@@ -230,12 +277,14 @@ func (l *Layer) add5xx() {
 type countingBody struct {
 	io.ReadCloser
 	layer *Layer
+	n     atomic.Int64 // a proxy's transport reads the body on its own goroutine
 }
 
 func (b *countingBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if n > 0 {
 		b.layer.addIn(n)
+		b.n.Add(int64(n))
 	}
 	return n, err
 }
@@ -245,12 +294,14 @@ func (b *countingBody) Read(p []byte) (int, error) {
 type countingWriter struct {
 	http.ResponseWriter
 	layer       *Layer
+	x           *Exchange
 	wroteHeader bool
 }
 
 func (w *countingWriter) WriteHeader(code int) {
 	if !w.wroteHeader && code >= 200 {
 		w.wroteHeader = true
+		w.x.Status = code
 		if code >= 500 {
 			w.layer.add5xx()
 		}
@@ -265,6 +316,7 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 	n, err := w.ResponseWriter.Write(p)
 	if n > 0 {
 		w.layer.addOut(n)
+		w.x.BytesOut += int64(n)
 	}
 	return n, err
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,7 +17,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pipechaos/pipechaos/fakes/httpfault"
-	"github.com/pipechaos/pipechaos/harness/env"
 )
 
 // backend answers "hello" after reading the whole request body and counts
@@ -99,15 +99,15 @@ func TestStatusFaultAnswersInTheServiceDialect(t *testing.T) {
 	tests := []struct {
 		name     string
 		opt      httpfault.Opt
-		fault    env.HTTPFault
+		fault    httpfault.Fault
 		wantType string
 		wantBody string
 	}{
-		{"plain", nil, env.HTTPFault{Status: 503}, "text/plain; charset=utf-8", "pipechaos injected fault: 503 Service Unavailable\n"},
-		{"s3 default code", httpfault.ErrorBody(httpfault.S3ErrorBody), env.HTTPFault{Status: 503}, "application/xml", "<Code>SlowDown</Code>"},
-		{"s3 explicit code", httpfault.ErrorBody(httpfault.S3ErrorBody), env.HTTPFault{Status: 500, Code: "InternalError"}, "application/xml", "<Error><Code>InternalError</Code><Message>pipechaos injected fault: 500 Internal Server Error</Message><Resource>/bucket/key</Resource>"},
-		{"registry default code", httpfault.ErrorBody(httpfault.RegistryErrorBody), env.HTTPFault{Status: 503}, "application/vnd.schemaregistry.v1+json", `{"error_code":50301,"message":"pipechaos injected fault: 503 Service Unavailable"}`},
-		{"registry explicit code", httpfault.ErrorBody(httpfault.RegistryErrorBody), env.HTTPFault{Status: 500, Code: "50002"}, "application/vnd.schemaregistry.v1+json", `"error_code":50002`},
+		{"plain", nil, httpfault.Fault{Status: 503}, "text/plain; charset=utf-8", "pipechaos injected fault: 503 Service Unavailable\n"},
+		{"s3 default code", httpfault.ErrorBody(httpfault.S3ErrorBody), httpfault.Fault{Status: 503}, "application/xml", "<Code>SlowDown</Code>"},
+		{"s3 explicit code", httpfault.ErrorBody(httpfault.S3ErrorBody), httpfault.Fault{Status: 500, Code: "InternalError"}, "application/xml", "<Error><Code>InternalError</Code><Message>pipechaos injected fault: 500 Internal Server Error</Message><Resource>/bucket/key</Resource>"},
+		{"registry default code", httpfault.ErrorBody(httpfault.RegistryErrorBody), httpfault.Fault{Status: 503}, "application/vnd.schemaregistry.v1+json", `{"error_code":50301,"message":"pipechaos injected fault: 503 Service Unavailable"}`},
+		{"registry explicit code", httpfault.ErrorBody(httpfault.RegistryErrorBody), httpfault.Fault{Status: 500, Code: "50002"}, "application/vnd.schemaregistry.v1+json", `"error_code":50002`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -141,7 +141,7 @@ func TestStatusFaultAnswersInTheServiceDialect(t *testing.T) {
 
 func TestMethodsRestrictTheFault(t *testing.T) {
 	l, b, s, c := serve(t)
-	l.Inject(env.HTTPFault{Status: 500, Methods: []string{"put"}})
+	l.Inject(httpfault.Fault{Status: 500, Methods: []string{"put"}})
 	code, _, err := do(t.Context(), c, http.MethodGet, s.URL(), "")
 	require.NoError(t, err)
 	assert.Equal(t, 200, code)
@@ -154,7 +154,7 @@ func TestMethodsRestrictTheFault(t *testing.T) {
 
 func TestLatencyDelaysThenForwards(t *testing.T) {
 	l, b, s, c := serve(t)
-	l.Inject(env.HTTPFault{Latency: 20 * time.Millisecond})
+	l.Inject(httpfault.Fault{Latency: 20 * time.Millisecond})
 	code, body, err := do(t.Context(), c, http.MethodGet, s.URL(), "")
 	require.NoError(t, err)
 	assert.Equal(t, 200, code)
@@ -165,7 +165,7 @@ func TestLatencyDelaysThenForwards(t *testing.T) {
 
 func TestLatencyIsAbortedByClientCancel(t *testing.T) {
 	l, b, s, c := serve(t)
-	l.Inject(env.HTTPFault{Latency: time.Hour})
+	l.Inject(httpfault.Fault{Latency: time.Hour})
 	ctx, cancel := context.WithCancel(t.Context())
 	errc := make(chan error, 1)
 	go func() {
@@ -183,7 +183,7 @@ func TestLatencyIsAbortedByClientCancel(t *testing.T) {
 
 func TestHangHealedMidRequestProceeds(t *testing.T) {
 	l, b, s, c := serve(t)
-	l.Inject(env.HTTPFault{Hang: true})
+	l.Inject(httpfault.Fault{Hang: true})
 	type result struct {
 		code int
 		body string
@@ -212,7 +212,7 @@ func TestHangHealedMidRequestProceeds(t *testing.T) {
 
 func TestHangUntilClientGivesUp(t *testing.T) {
 	l, b, s, c := serve(t)
-	l.Inject(env.HTTPFault{Hang: true})
+	l.Inject(httpfault.Fault{Hang: true})
 	ctx, cancel := context.WithCancel(t.Context())
 	errc := make(chan error, 1)
 	go func() {
@@ -231,7 +231,7 @@ func TestHangUntilClientGivesUp(t *testing.T) {
 
 func TestDropClosesWithoutAnswer(t *testing.T) {
 	l, b, s, c := serve(t)
-	l.Inject(env.HTTPFault{Drop: true})
+	l.Inject(httpfault.Fault{Drop: true})
 	// POST is not retried by net/http on a dropped connection.
 	_, _, err := do(t.Context(), c, http.MethodPost, s.URL(), "x")
 	require.Error(t, err)
@@ -252,7 +252,7 @@ func TestDropClosesWithoutAnswer(t *testing.T) {
 func TestProbabilityIsDeterministicGivenSeed(t *testing.T) {
 	pattern := func(seed int64) []bool {
 		l, _, s, c := serve(t, httpfault.Seed(seed))
-		l.Inject(env.HTTPFault{Status: 503, Probability: 0.3})
+		l.Inject(httpfault.Fault{Status: 503, Probability: 0.3})
 		var out []bool
 		for range 200 {
 			code, _, err := do(t.Context(), c, http.MethodGet, s.URL(), "")
@@ -277,14 +277,14 @@ func TestProbabilityIsDeterministicGivenSeed(t *testing.T) {
 
 func TestInjectReplacesAndReleasesHeld(t *testing.T) {
 	l, _, s, c := serve(t)
-	l.Inject(env.HTTPFault{Hang: true})
+	l.Inject(httpfault.Fault{Hang: true})
 	done := make(chan int, 1)
 	go func() {
 		code, _, _ := do(t.Context(), c, http.MethodGet, s.URL(), "")
 		done <- code
 	}()
 	eventually(t, "the request to hang", func() bool { return l.Stats().Faulted == 1 })
-	l.Inject(env.HTTPFault{Status: 500})
+	l.Inject(httpfault.Fault{Status: 500})
 	assert.Equal(t, 200, <-done, "a request held by a replaced fault proceeds")
 	code, _, err := do(t.Context(), c, http.MethodGet, s.URL(), "")
 	require.NoError(t, err)
@@ -326,7 +326,7 @@ func TestProxyForwardsKeepsHostAndFaults(t *testing.T) {
 	assert.Equal(t, front.Addr(), resp.Header.Get("X-Host-Seen"), "the signed Host header must survive the proxy")
 	assert.Equal(t, int64(3), l.Stats().BytesIn)
 
-	l.Inject(env.HTTPFault{Status: 503, Methods: []string{"PUT"}})
+	l.Inject(httpfault.Fault{Status: 503, Methods: []string{"PUT"}})
 	code, body2, err := do(t.Context(), c, http.MethodPut, front.URL()+"/bucket/key", "abc")
 	require.NoError(t, err)
 	assert.Equal(t, 503, code)
@@ -345,4 +345,41 @@ func TestProxyForwardsKeepsHostAndFaults(t *testing.T) {
 	code, _, err = do(t.Context(), c, http.MethodGet, front.URL()+"/bucket/key", "")
 	require.NoError(t, err)
 	assert.Equal(t, 200, code)
+}
+
+// Observe sees every completed request with its path, status and body
+// sizes, faulted or not, until it is stopped.
+func TestObserveSeesEveryCompletedRequest(t *testing.T) {
+	l, _, s, c := serve(t, httpfault.ErrorBody(httpfault.S3ErrorBody))
+	var mu sync.Mutex
+	var seen []httpfault.Exchange
+	stop := l.Observe(func(x httpfault.Exchange) {
+		mu.Lock()
+		seen = append(seen, x)
+		mu.Unlock()
+	})
+	code, _, err := do(t.Context(), c, http.MethodPut, s.URL()+"/bucket/a?partNumber=1", "12345")
+	require.NoError(t, err)
+	require.Equal(t, 200, code)
+	l.Inject(httpfault.Fault{Status: 503, Methods: []string{"PUT"}})
+	code, _, err = do(t.Context(), c, http.MethodPut, s.URL()+"/bucket/b", "xy")
+	require.NoError(t, err)
+	require.Equal(t, 503, code)
+	l.Heal()
+	stop()
+	_, _, err = do(t.Context(), c, http.MethodGet, s.URL()+"/bucket/a", "")
+	require.NoError(t, err)
+
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, seen, 2, "a stopped observer sees nothing more")
+	assert.Equal(t, "/bucket/a", seen[0].Path)
+	assert.Equal(t, "partNumber=1", seen[0].Query)
+	assert.Equal(t, 200, seen[0].Status)
+	assert.Equal(t, int64(5), seen[0].BytesIn)
+	assert.Equal(t, int64(5), seen[0].BytesOut)
+	assert.False(t, seen[0].Faulted)
+	assert.False(t, seen[0].End.Before(seen[0].Start))
+	assert.Equal(t, 503, seen[1].Status)
+	assert.True(t, seen[1].Faulted)
 }

@@ -5,8 +5,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"time"
-
-	"github.com/pipechaos/pipechaos/harness/env"
 )
 
 // NewProxy returns a layer in front of a remote server: a reverse proxy to
@@ -33,7 +31,7 @@ func NewProxy(target *url.URL, opts ...Opt) *Layer {
 	}
 	l := New(rp, opts...)
 	rp.ErrorHandler = func(w http.ResponseWriter, r *http.Request, _ error) {
-		f := env.HTTPFault{Status: http.StatusBadGateway}
+		f := Fault{Status: http.StatusBadGateway}
 		ct, body := l.errorBody(f, r)
 		w.Header().Set("Content-Type", ct)
 		w.WriteHeader(http.StatusBadGateway)

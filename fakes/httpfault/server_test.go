@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pipechaos/pipechaos/fakes/httpfault"
-	"github.com/pipechaos/pipechaos/harness/env"
 )
 
 func TestServerStopRefusesAndStartReusesThePort(t *testing.T) {
@@ -34,7 +33,7 @@ func TestServerStopRefusesAndStartReusesThePort(t *testing.T) {
 
 func TestServerStopFailsRequestsInFlight(t *testing.T) {
 	l, _, s, c := serve(t)
-	l.Inject(env.HTTPFault{Hang: true})
+	l.Inject(httpfault.Fault{Hang: true})
 	errc := make(chan error, 1)
 	go func() {
 		_, _, err := do(t.Context(), c, http.MethodPost, s.URL(), "x")

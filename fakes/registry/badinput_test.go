@@ -15,8 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/sr"
 
+	"github.com/pipechaos/pipechaos/fakes/httpfault"
 	"github.com/pipechaos/pipechaos/fakes/registry"
-	"github.com/pipechaos/pipechaos/harness/env"
 )
 
 // raw sends a hand-made request (for bodies a real client cannot produce)
@@ -236,18 +236,18 @@ func TestFaultsMakeTheRegistryFailSlowOrGone(t *testing.T) {
 	first, err := cl.CreateSchema(ctx, "f", avroSchema(user()))
 	require.NoError(t, err)
 
-	reg.Faults().Inject(env.HTTPFault{Status: 503})
+	reg.Faults().Inject(httpfault.Fault{Status: 503})
 	_, err = cl.SchemaByID(ctx, first.ID)
 	re := responseError(t, err, 503, 50301)
 	assert.Contains(t, re.Message, "pipechaos injected fault")
 	reg.Faults().Heal()
 
-	reg.Faults().Inject(env.HTTPFault{Latency: 10 * 1e6}) // 10ms
+	reg.Faults().Inject(httpfault.Fault{Latency: 10 * 1e6}) // 10ms
 	_, err = cl.SchemaByID(ctx, first.ID)
 	require.NoError(t, err, "slow, not failed")
 	reg.Faults().Heal()
 
-	reg.Faults().Inject(env.HTTPFault{Status: 500, Code: "50001", Probability: 0.5})
+	reg.Faults().Inject(httpfault.Fault{Status: 500, Code: "50001", Probability: 0.5})
 	var ok, failed int
 	for range 40 {
 		if _, err := cl.SchemaByID(ctx, first.ID); err != nil {
@@ -313,4 +313,79 @@ func TestHambaCachesVerdictsByCanonicalFingerprint(t *testing.T) {
 	shared := avro.NewSchemaCompatibility()
 	require.NoError(t, shared.Compatible(withDefault, removed))
 	assert.NoError(t, shared.Compatible(withoutDefault, removed), "hamba's cached verdict differs from the spec's")
+}
+
+// Every endpoint that takes a version takes it in each form Confluent's
+// server accepts: "latest", -1 (what Confluent's own clients send for the
+// latest), and a number; anything else is 42202 naming the allowed values.
+func TestEveryVersionFormOnEveryVersionEndpoint(t *testing.T) {
+	reg, cl := start(t)
+	ctx := t.Context()
+	_, err := cl.CreateSchema(ctx, "forms", avroSchema(user()))
+	require.NoError(t, err)
+	body, err := json.Marshal(map[string]string{"schema": user()})
+	require.NoError(t, err)
+	base := reg.URL() + "/subjects/forms/versions/"
+	endpoints := []struct {
+		method, prefix, suffix string
+		body                   []byte
+	}{
+		{http.MethodGet, base, "", nil},
+		{http.MethodGet, base, "/schema", nil},
+		{http.MethodGet, base, "/referencedby", nil},
+		{http.MethodPost, reg.URL() + "/compatibility/subjects/forms/versions/", "", body},
+	}
+	for _, e := range endpoints {
+		for _, v := range []string{"latest", "-1", "1"} {
+			status, code, msg, err := rawAny(t, e.method, e.prefix+v+e.suffix, e.body)
+			require.NoError(t, err)
+			assert.Equal(t, http.StatusOK, status, "%s %s%s%s: %d %s", e.method, e.prefix, v, e.suffix, code, msg)
+		}
+		for _, v := range []string{"0", "-2", "abc", "2147483648"} {
+			status, code, msg, err := rawAny(t, e.method, e.prefix+v+e.suffix, e.body)
+			require.NoError(t, err)
+			assert.Equal(t, http.StatusUnprocessableEntity, status, "%s %s%s%s", e.method, e.prefix, v, e.suffix)
+			assert.Equal(t, sr.ErrInvalidVersion.Code, code)
+			assert.Contains(t, msg, `"latest"`)
+		}
+	}
+
+	// DELETE takes them too: -1 deletes the latest live version.
+	_, err = cl.CreateSchema(ctx, "forms", avroSchema(user(`{"name":"email","type":["null","string"],"default":null}`)))
+	require.NoError(t, err)
+	status, code, msg, err := rawAny(t, http.MethodDelete, base+"-1", nil)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, status, "%d %s", code, msg)
+	vs, err := cl.SubjectVersions(ctx, "forms")
+	require.NoError(t, err)
+	assert.Equal(t, []int{1}, vs)
+	status, _, _, err = rawAny(t, http.MethodDelete, base+"abc", nil)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusUnprocessableEntity, status)
+}
+
+// rawAny is raw for answers that may be a success (any JSON) or an error.
+func rawAny(t *testing.T, method, url string, body []byte) (status, code int, msg string, err error) {
+	t.Helper()
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(t.Context(), method, url, bytes.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/vnd.schemaregistry.v1+json")
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return 0, 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	var e struct {
+		Code int    `json:"error_code"`
+		Msg  string `json:"message"`
+	}
+	_ = json.Unmarshal(b, &e)
+	if e.Msg == "" {
+		e.Msg = string(b)
+	}
+	return resp.StatusCode, e.Code, e.Msg, nil
 }

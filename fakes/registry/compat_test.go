@@ -144,7 +144,7 @@ var evolutions = []evolution{
 // TestSchemaDriftVerdictsPerLevel registers each evolution's old schema,
 // asks the registry whether the new one is compatible, then registers it:
 // both answers must be the Avro verdict for the subject's level
-// (INCIDENTS.md §7: additive changes accepted, incompatible ones rejected
+// (docs/incidents.md §7: additive changes accepted, incompatible ones rejected
 // at registration).
 func TestSchemaDriftVerdictsPerLevel(t *testing.T) {
 	_, cl := start(t)

@@ -8,8 +8,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/sr"
 
+	"github.com/pipechaos/pipechaos/fakes/httpfault"
 	"github.com/pipechaos/pipechaos/fakes/registry"
-	"github.com/pipechaos/pipechaos/harness/env"
 )
 
 func ExampleNew() {
@@ -35,7 +35,7 @@ func ExampleNew() {
 	var re *sr.ResponseError
 	fmt.Println("add required field rejected:", errors.As(err, &re) && re.StatusCode == 409)
 
-	reg.Faults().Inject(env.HTTPFault{Status: 503})
+	reg.Faults().Inject(httpfault.Fault{Status: 503})
 	_, err = cl.SchemaByID(ctx, s.ID)
 	fmt.Println("during a fault:", errors.As(err, &re) && re.ErrorCode == 50301)
 	reg.Faults().Heal()

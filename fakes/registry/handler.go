@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -49,9 +51,10 @@ func newEnforcer(fake *srfake.Registry, maxBody int64) *handler {
 	h.mux.HandleFunc("POST /subjects/{subject}/versions", h.register)
 	h.mux.HandleFunc("POST /compatibility/subjects/{subject}/versions/{version}", h.compatibility)
 	h.mux.HandleFunc("POST /compatibility/subjects/{subject}/versions", h.compatibility)
-	h.mux.HandleFunc("GET /subjects/{subject}/versions/{version}", h.getVersion)
-	h.mux.HandleFunc("GET /subjects/{subject}/versions/{version}/schema", h.getVersion)
-	h.mux.HandleFunc("GET /subjects/{subject}/versions/{version}/referencedby", h.getVersion)
+	h.mux.HandleFunc("GET /subjects/{subject}/versions/{version}", h.getVersion(""))
+	h.mux.HandleFunc("GET /subjects/{subject}/versions/{version}/schema", h.getVersion("/schema"))
+	h.mux.HandleFunc("GET /subjects/{subject}/versions/{version}/referencedby", h.getVersion("/referencedby"))
+	h.mux.HandleFunc("DELETE /subjects/{subject}/versions/{version}", h.deleteVersion)
 	h.mux.HandleFunc("PUT /config", h.putConfig)
 	h.mux.HandleFunc("PUT /config/{subject}", h.putConfig)
 	h.mux.Handle("/", h.inner)
@@ -171,6 +174,14 @@ func (h *handler) register(w http.ResponseWriter, r *http.Request) {
 func (h *handler) compatibility(w http.ResponseWriter, r *http.Request) {
 	subject := r.PathValue("subject")
 	version := r.PathValue("version")
+	if version != "" {
+		v, aerr := normalVersion(version)
+		if aerr != nil {
+			writeError(w, aerr)
+			return
+		}
+		version = v
+	}
 	_, candidate, ok := h.avroCandidate(w, r)
 	if !ok {
 		return
@@ -226,16 +237,71 @@ func (h *handler) compatibility(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-// getVersion is GET /subjects/{subject}/versions/{version}[/...]: srfake
+// normalVersion reads a version as Confluent's server does: "latest" and
+// -1 both mean the latest version (Confluent's clients send -1), and a
+// number from 1 to 2^31-1 names one version; anything else is 42202. It
+// returns the form srfake understands: "latest" or the decimal number.
+func normalVersion(v string) (string, *apiError) {
+	if v == "latest" || v == "-1" {
+		return "latest", nil
+	}
+	if n, err := strconv.ParseInt(v, 10, 32); err == nil && n >= 1 {
+		return strconv.FormatInt(n, 10), nil
+	}
+	return "", &apiError{http.StatusUnprocessableEntity, sr.ErrInvalidVersion.Code,
+		fmt.Sprintf("The specified version '%s' is not a valid version id. Allowed values are between [1, 2^31-1] and the string \"latest\"", v)}
+}
+
+// withVersion rewrites r's path to name version v (suffix follows it), for
+// srfake, which reads the version from the path again.
+func withVersion(r *http.Request, subject, v, suffix string) {
+	r.URL.Path = "/subjects/" + subject + "/versions/" + v + suffix
+	r.URL.RawPath = "/subjects/" + url.PathEscape(subject) + "/versions/" + v + suffix
+}
+
+// getVersion is GET /subjects/{subject}/versions/{version}[suffix]: the
+// version in any form Confluent accepts (normalVersion); and where srfake
 // answers "version not found" (40402) for a subject that does not exist,
-// where Confluent answers "subject not found" (40401).
-func (h *handler) getVersion(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Query().Get("deleted") != "true" {
-		if aerr := h.subjectMissing(r.PathValue("subject")); aerr != nil {
+// Confluent answers "subject not found" (40401).
+func (h *handler) getVersion(suffix string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		subject := r.PathValue("subject")
+		v, aerr := normalVersion(r.PathValue("version"))
+		if aerr != nil {
 			writeError(w, aerr)
 			return
 		}
+		if r.URL.Query().Get("deleted") != "true" {
+			if aerr := h.subjectMissing(subject); aerr != nil {
+				writeError(w, aerr)
+				return
+			}
+		}
+		withVersion(r, subject, v, suffix)
+		h.inner.ServeHTTP(w, r)
 	}
+}
+
+// deleteVersion is DELETE /subjects/{subject}/versions/{version}: srfake
+// takes only a number, Confluent also "latest" and -1 (the latest live
+// version).
+func (h *handler) deleteVersion(w http.ResponseWriter, r *http.Request) {
+	subject := r.PathValue("subject")
+	v, aerr := normalVersion(r.PathValue("version"))
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	if v == "latest" {
+		rec := h.call(http.MethodGet, "/subjects/"+url.PathEscape(subject)+"/versions", nil)
+		var nums []int
+		if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &nums) != nil || len(nums) == 0 {
+			writeError(w, &apiError{http.StatusNotFound, sr.ErrSubjectNotFound.Code, fmt.Sprintf("subject %q not found", subject)})
+			return
+		}
+		v = strconv.Itoa(slices.Max(nums))
+	}
+	withVersion(r, subject, v, "")
 	h.inner.ServeHTTP(w, r)
 }
 

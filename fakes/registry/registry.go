@@ -12,10 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/pipechaos/pipechaos/fakes/httpfault"
-	"github.com/pipechaos/pipechaos/harness/env"
 )
-
-var _ env.Registry = (*Registry)(nil)
 
 // srfakeMaxBody is how much of a schema body srfake itself reads.
 const srfakeMaxBody = 1 << 20
@@ -122,7 +119,7 @@ func (r *Registry) URL() string { return r.srv.URL() }
 
 // Faults controls the registry's fault layer: latency, 503s, a share of
 // failed requests, hangs, dropped connections.
-func (r *Registry) Faults() env.HTTPFaults { return r.layer }
+func (r *Registry) Faults() *httpfault.Layer { return r.layer }
 
 // Stop takes the registry down: live connections are closed and new ones
 // refused until Start. The schemas are kept. Stop returns once the requests

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/pipechaos/pipechaos/fakes/httpfault"
 )
 
 // Region names.
@@ -163,36 +165,25 @@ type HTTPFaults interface {
 	Stats() HTTPStats
 }
 
-// HTTPFault describes how an HTTP fault layer misbehaves. The zero value is
-// "no fault".
-type HTTPFault struct {
-	// Status, if non-zero, answers matching requests with this HTTP status
-	// (e.g. 503) instead of forwarding them.
-	Status int
-	// Code is the service's error code in the body: an S3 error code
-	// ("SlowDown", "InternalError") or a registry error code ("50301").
-	Code string
-	// Latency delays every matching request before it is handled.
-	Latency time.Duration
-	// Hang holds matching requests until the client gives up (or the fault
-	// heals), like a server that accepted the connection and died.
-	Hang bool
-	// Drop closes matching connections without an answer.
-	Drop bool
-	// Probability is the share of requests affected, in (0,1]; 0 means all.
-	Probability float64
-	// Methods restricts the fault to these HTTP methods; nil means all.
-	Methods []string
-}
+// HTTPFault describes how an HTTP fault layer misbehaves (the zero value is
+// "no fault"); see httpfault.Fault.
+type HTTPFault = httpfault.Fault
 
-// HTTPStats counts requests through a fault layer.
-type HTTPStats struct {
-	Requests  int64            `json:"requests"`
-	ByMethod  map[string]int64 `json:"by_method"`
-	Faulted   int64            `json:"faulted"`
-	BytesIn   int64            `json:"bytes_in"`  // request bodies
-	BytesOut  int64            `json:"bytes_out"` // response bodies
-	Errors5xx int64            `json:"errors_5xx"`
+// HTTPStats counts requests through a fault layer; see httpfault.Stats.
+type HTTPStats = httpfault.Stats
+
+// HTTPExchange is one request through a fault layer, as its request log
+// holds it; see httpfault.Exchange.
+type HTTPExchange = httpfault.Exchange
+
+// HTTPObserver is a fault layer that tells who watches it about every
+// request it completed. Every backend's store layer is one (the embedded
+// backend's in-process layer, the proxy in front of MinIO): the harness
+// learns what a sink wrote from it, never from the sink.
+type HTTPObserver interface {
+	// Observe calls fn after each request the layer completed, until the
+	// returned function is called. fn must not block.
+	Observe(fn func(HTTPExchange)) (stop func())
 }
 
 // ClientOpts are the fault-friendly franz-go settings every region client

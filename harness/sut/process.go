@@ -321,13 +321,25 @@ func (p *Process) PeakRSS() int64 {
 	return peak
 }
 
-// RSS is the current instance's resident set now (bytes; 0 if not running).
+// RSS is the current instance's resident set now (bytes; 0 if not
+// running), summed over its cgroup (a command run through a shell counts
+// with its children).
 func (p *Process) RSS() int64 {
 	pid := p.PID()
 	if pid == 0 {
 		return 0
 	}
-	return vmRSS(pid)
+	pids := []int{pid}
+	if p.cg != nil {
+		if ps := p.cg.pids(); len(ps) > 0 {
+			pids = ps
+		}
+	}
+	var sum int64
+	for _, q := range pids {
+		sum += vmRSS(q)
+	}
+	return sum
 }
 
 // OOMKills counts the instances the memory cap's OOM killer ended.

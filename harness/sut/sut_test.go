@@ -119,6 +119,7 @@ func TestKillPauseResumeRestartStop(t *testing.T) {
 	if p.Instances() != 2 || p.PID() == pid || p.PID() == 0 {
 		t.Fatalf("after Restart: %d instances, pid %d (was %d)", p.Instances(), p.PID(), pid)
 	}
+	waitFor(t, "the restarted child to run", func() bool { return strings.Count(p.Tail(20), "consuming t as group g") == 2 })
 	// A paused process still stops on SIGTERM.
 	if err := p.Pause(); err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 
+	"github.com/pipechaos/pipechaos/connectors"
 	"github.com/pipechaos/pipechaos/harness/history"
 )
 
@@ -116,21 +117,14 @@ func (c *Config) validate() error {
 	return nil
 }
 
-// Ack is where a produced record landed.
-type Ack struct {
-	Region    string
-	Partition int32
-	Offset    int64
-}
+// Ack is where a produced record landed (the role's type, connectors.Ack).
+type Ack = connectors.Ack
 
-// Producer is the role the workload drives: a plain client, or a system
-// under test such as a dual-region failover producer. Produce must call
-// done exactly once; a nil error means the record is acknowledged and must
-// reach the store.
-type Producer interface {
-	Produce(ctx context.Context, r *kgo.Record, done func(Ack, error))
-	Flush(ctx context.Context) error
-}
+// Producer is the role the workload drives (connectors.Producer): a plain
+// client, or a system under test such as a dual-region failover producer.
+// The workload records what done receives in the history; the producer
+// never writes it.
+type Producer = connectors.Producer
 
 // ErrNotSent wraps errors for records that were never handed to Kafka (the
 // schema could not be registered, the value could not be encoded): their

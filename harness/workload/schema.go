@@ -15,9 +15,11 @@ package workload
 // A sink writes objects whose records carry the value's fields; the checker
 // reads the "id" (and "key") field of every record in every object.
 
+import "github.com/pipechaos/pipechaos/connectors"
+
 const (
 	// IDHeader carries the record's unique ID in decimal.
-	IDHeader = "pipechaos-id"
+	IDHeader = connectors.IDHeader
 	// SiteHeader is the routing header of incident 1.
 	SiteHeader = "wm-site-id"
 	// Subject is the registry subject the workload registers under (the

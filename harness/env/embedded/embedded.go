@@ -111,8 +111,13 @@ func (e *Environment) Region(name string) env.Region {
 	return nil
 }
 
-func (e *Environment) Registry() env.Registry { return e.registry }
-func (e *Environment) Store() env.Store       { return e.store }
+func (e *Environment) Registry() env.Registry { return embeddedRegistry{e.registry} }
+
+// embeddedRegistry is the pipechaos registry as env.Registry sees it.
+type embeddedRegistry struct{ *registry.Registry }
+
+func (r embeddedRegistry) Faults() env.HTTPFaults { return r.Registry.Faults() }
+func (e *Environment) Store() env.Store           { return e.store }
 
 // Close tears everything down; it is idempotent.
 func (e *Environment) Close() error {

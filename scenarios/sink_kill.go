@@ -1,0 +1,195 @@
+package scenarios
+
+// The kill points of sink-crash: where, in a sink's work, a kill -9 lands.
+// Each waits for its moment from outside — the store holding a PUT, the
+// store having answered a PUT whose commit the coordinator refuses, the
+// coordinator rebalancing the group — kills the running instance, and says
+// whether the moment came (a kill that never met the data proves nothing).
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/pipechaos/pipechaos/harness"
+	"github.com/pipechaos/pipechaos/harness/env"
+	"github.com/pipechaos/pipechaos/harness/sut"
+)
+
+// killPoint is one moment at which sink-crash kills the sink.
+type killPoint string
+
+const (
+	midPut       killPoint = "mid-PUT"
+	beforeCommit killPoint = "between a PUT and its commit"
+	inRebalance  killPoint = "during a rebalance"
+)
+
+// momentWait is how long a kill point waits for its moment.
+const momentWait = 5 * time.Second
+
+// killer kills the supervised sink of a run at kill points.
+type killer struct {
+	r     *harness.Run
+	sv    *supervised
+	admin *kadm.Client
+	group string
+	// prefix is where the sink writes its objects.
+	prefix string
+	// others are the members join started; sigkill kills them too, for
+	// good (the supervisor restarts only its own).
+	others func() []*runningSink
+	// join starts another member of the group (for inRebalance).
+	join func() error
+}
+
+// kill waits for the moment of kp and kills the running instance then. It
+// returns what the kill met, or why the moment never came.
+func (k *killer) kill(ctx context.Context, kp killPoint) (string, bool) {
+	switch kp {
+	case midPut:
+		return k.midPut(ctx)
+	case beforeCommit:
+		return k.beforeCommit(ctx)
+	case inRebalance:
+		return k.inRebalance(ctx)
+	}
+	return "unknown kill point " + string(kp), false
+}
+
+// sigkill kills the running instance and records it as a fault.
+func (k *killer) sigkill(kp killPoint, what string) string {
+	pid := 0
+	if p := k.sv.currentProcess(); p != nil {
+		pid = p.PID()
+	}
+	text := fmt.Sprintf("kill -9 of sink instance %d (pid %d) %s: %s", k.sv.Instances(), pid, kp, what)
+	k.r.History.FaultStarted("sink-kill", k.group, text)
+	if kp != inRebalance {
+		for _, o := range k.others() {
+			if ps, ok := o.Sink.(*sut.Sink); ok {
+				_ = ps.Kill()
+			}
+		}
+	}
+	k.sv.kill()
+	k.r.History.FaultHealed("sink-kill", k.group, "the supervisor restarts the sink in the same group")
+	return text
+}
+
+// midPut holds every PUT at the store for 2s and kills the sink while the
+// store holds one of its PUTs.
+func (k *killer) midPut(ctx context.Context) (string, bool) {
+	faults := k.r.Env.Store().Faults()
+	faults.Inject(env.HTTPFault{Latency: 2 * time.Second, Methods: []string{http.MethodPut}})
+	defer faults.Heal()
+	base := faults.Stats().Faulted
+	if !waitUntil(ctx, momentWait, func() bool { return faults.Stats().Faulted > base }) {
+		return "no PUT reached the store within " + momentWait.String(), false
+	}
+	return k.sigkill(midPut, "the store was holding one of its PUTs"), true
+}
+
+// beforeCommit makes the coordinator refuse every offset commit
+// (UNKNOWN_SERVER_ERROR) and kills the sink once the store has answered a
+// PUT since: that object is written and its offsets cannot be committed.
+func (k *killer) beforeCommit(ctx context.Context) (string, bool) {
+	pf, ok := k.r.Env.Region(env.Primary).(env.ProtocolFaulter)
+	if !ok {
+		return "this backend cannot refuse offset commits", false
+	}
+	heal, err := pf.InjectError(env.ProtocolFault{Key: 8, ErrCode: -1, Count: -1})
+	if err != nil {
+		return "refuse offset commits: " + err.Error(), false
+	}
+	defer heal()
+	before, err := bucketKeys(ctx, k.r, k.prefix)
+	if err != nil {
+		return "list the bucket: " + err.Error(), false
+	}
+	var obj string
+	if !waitUntil(ctx, momentWait, func() bool {
+		now, _ := bucketKeys(ctx, k.r, k.prefix)
+		for key := range now {
+			if !before[key] {
+				obj = key
+				return true
+			}
+		}
+		return false
+	}) {
+		return "no new object reached the bucket within " + momentWait.String() + " of the commits being refused", false
+	}
+	return k.sigkill(beforeCommit, "object "+obj+" was written after the coordinator began refusing commits"), true
+}
+
+// inRebalance lets a second member join and the group settle (the first
+// member revokes the partitions it hands over: a sink that loses what it
+// buffered then has lost it), then lets a third join and kills the first
+// while the coordinator is rebalancing the group.
+func (k *killer) inRebalance(ctx context.Context) (string, bool) {
+	for i, kill := range []bool{false, true} {
+		if err := k.join(); err != nil {
+			return "start another member: " + err.Error(), false
+		}
+		var state string
+		if !waitUntil(ctx, momentWait, func() bool {
+			state = groupState(ctx, k.admin, k.group)
+			return state == "PreparingRebalance" || state == "CompletingRebalance"
+		}) {
+			return fmt.Sprintf("the group did not rebalance within %s of member %d joining", momentWait, i+2), false
+		}
+		if kill {
+			return k.sigkill(inRebalance, fmt.Sprintf("member %d had joined and the group was %s", i+2, state)), true
+		}
+		if !waitUntil(ctx, 2*momentWait, func() bool { return groupState(ctx, k.admin, k.group) == "Stable" }) {
+			return "the group did not settle after a second member joined", false
+		}
+	}
+	return "", false
+}
+
+// bucketKeys lists the object keys under prefix in the run's bucket.
+func bucketKeys(ctx context.Context, r *harness.Run, prefix string) (map[string]bool, error) {
+	cl, err := harness.StoreClient(r.Env.Store())
+	if err != nil {
+		return nil, err
+	}
+	keys := map[string]bool{}
+	for o := range cl.ListObjectsIter(ctx, r.Env.Store().Bucket(), minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if o.Err != nil {
+			return keys, o.Err
+		}
+		keys[o.Key] = true
+	}
+	return keys, nil
+}
+
+// groupState is the group's state as its coordinator describes it.
+func groupState(ctx context.Context, adm *kadm.Client, group string) string {
+	ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	gs, err := adm.DescribeGroups(ctx, group)
+	if g, ok := gs[group]; err == nil && ok && g.Err == nil {
+		return g.State
+	}
+	return ""
+}
+
+// waitUntil polls cond every 5ms for at most d.
+func waitUntil(ctx context.Context, d time.Duration, cond func() bool) bool {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return true
+}
