@@ -78,6 +78,11 @@ clean:
 report-check:
 	GO=$(GO) scripts/report-check.sh out/report-check
 
+## explore-check: pipechaos explore finds the commit-before-write sink's loss (≤ 5 min, ≤ 3 steps), replay reproduces it (≥ 8/10), 80 fixed-sink schedules stay clean, the report renders in headless Chromium.
+.PHONY: explore-check
+explore-check:
+	GO=$(GO) scripts/explore-check.sh out/explore-check
+
 ## kcat-check: `pipechaos up` against real Kafka clients: kcat (installed if missing) produces and consumes through it.
 .PHONY: kcat-check
 kcat-check:

@@ -51,7 +51,7 @@ type cli struct {
 var commands []*command
 
 func init() {
-	commands = []*command{listCmd, explainCmd, runCmd, upCmd, reportCmd, schemaCheckCmd, skewProfileCmd}
+	commands = []*command{listCmd, explainCmd, runCmd, upCmd, reportCmd, schemaCheckCmd, skewProfileCmd, exploreCmd, replayCmd}
 }
 
 // run is the whole program: it parses args, runs the command and returns
