@@ -155,7 +155,15 @@ type Outcome struct {
 	Skipped string          `json:"skipped,omitempty"`
 	Error   string          `json:"error,omitempty"`
 	Events  []history.Event `json:"-"`
+	// ProduceSampledEvery is 1 when Events holds every produce outcome;
+	// above ReportProduceEvents outcomes it holds one in every k (each
+	// standing for k), every other event whole (see History.Downsampled).
+	ProduceSampledEvery int `json:"produce_sampled_every,omitempty"`
 }
+
+// ReportProduceEvents bounds the produce outcomes an Outcome carries for
+// the reports: a 10M-record run keeps about this many, evenly spaced.
+const ReportProduceEvents = 200_000
 
 // Expected reports whether the outcome is what the variant should give:
 // fixed passes, buggy is caught.
@@ -207,7 +215,7 @@ func Execute(ctx context.Context, s *Scenario, v Variant, e env.Environment, see
 	r.Logf("scenario %s (%s connector) on the %s backend, seed %d", s.Name, v, e.Backend(), seed)
 	err := s.Run(ctx, r)
 	out.Elapsed = time.Since(out.Started)
-	out.Events = r.History.Events()
+	out.Events, out.ProduceSampledEvery = r.History.Downsampled(ReportProduceEvents)
 	r.mu.Lock()
 	out.Check, out.Violations, out.Metrics = r.check, r.violations, r.metrics
 	r.mu.Unlock()

@@ -144,7 +144,7 @@ func (r *Run) CheckStore(ctx context.Context, prefix string, opts ...checker.Opt
 	if err != nil {
 		return checker.Result{}, err
 	}
-	c := checker.New(checker.LedgerFrom(r.History.Events()), opts...)
+	c := checker.New(runLedger(r), opts...)
 	if err := checker.ReadStore(ctx, cl, r.Env.Store().Bucket(), prefix, c); err != nil {
 		r.Logf("store could not be read completely: %v", err)
 	}
@@ -153,3 +153,6 @@ func (r *Run) CheckStore(ctx context.Context, prefix string, opts ...checker.Opt
 	r.Logf("checker: %s", res.Summary())
 	return res, nil
 }
+
+// runLedger is the ledger of the run's produce outcomes.
+func runLedger(r *Run) *checker.Ledger { return checker.LedgerFromHistory(r.History) }
