@@ -56,8 +56,12 @@ type Scenario struct {
 	Checks string
 	// Variants it runs; default both.
 	Variants []Variant
-	// Budget bounds one run; default 30s.
+	// Budget bounds one run; default 30s. At scale N it is N times longer.
 	Budget time.Duration
+	// Records is about how many records a run produces at scale 1, all
+	// workloads together: what the scale limits are estimated from (see
+	// CheckScale). Default DefaultRecords.
+	Records int
 	// Run performs the scenario. It reports what it finds from the data on
 	// r (r.Check, r.Violation); it returns an error only when the run could
 	// not be performed at all (setup failed, fault unsupported).
@@ -85,8 +89,10 @@ type Run struct {
 	Env      env.Environment
 	History  *history.History
 
-	logf func(format string, args ...any)
-	rng  *rand.Rand
+	logf     func(format string, args ...any)
+	rng      *rand.Rand
+	scale    int
+	progress *progress
 
 	mu         sync.Mutex
 	check      *checker.Result
@@ -141,6 +147,7 @@ type Outcome struct {
 	Variant  Variant            `json:"variant"`
 	Backend  string             `json:"backend"`
 	Seed     int64              `json:"seed"`
+	Scale    int                `json:"scale,omitempty"`
 	Started  time.Time          `json:"started"`
 	Elapsed  time.Duration      `json:"elapsed_ns"`
 	Check    *checker.Result    `json:"check,omitempty"`
@@ -179,7 +186,11 @@ func (o Outcome) Expected() bool {
 
 // Replay is the command that reruns this outcome with the same seed.
 func (o Outcome) Replay() string {
-	return fmt.Sprintf("PIPECHAOS_SEED=%d pipechaos run %s --variant %s --backend %s", o.Seed, o.Scenario, o.Variant, o.Backend)
+	cmd := fmt.Sprintf("PIPECHAOS_SEED=%d pipechaos run %s --variant %s --backend %s", o.Seed, o.Scenario, o.Variant, o.Backend)
+	if o.Scale > 1 {
+		cmd += fmt.Sprintf(" --scale %d", o.Scale)
+	}
+	return cmd
 }
 
 // Seed returns the seed for a scenario: $PIPECHAOS_SEED if set, else a
@@ -205,15 +216,31 @@ func Execute(ctx context.Context, s *Scenario, v Variant, e env.Environment, see
 	if budget == 0 {
 		budget = 30 * time.Second
 	}
-	ctx, cancel := context.WithTimeout(ctx, budget)
-	defer cancel()
 	r := &Run{
 		Scenario: s, Variant: v, Seed: seed, Env: e,
 		History: history.New(), logf: logf, rng: rand.New(rand.NewSource(seed)),
 	}
 	out := Outcome{Scenario: s.Name, Variant: v, Backend: e.Backend(), Seed: seed, Started: r.History.Start()}
-	r.Logf("scenario %s (%s connector) on the %s backend, seed %d", s.Name, v, e.Backend(), seed)
-	err := s.Run(ctx, r)
+	scale, err := ScaleFromEnv()
+	if err == nil {
+		err = Preflight(s, e.Backend(), deadlineOf(ctx))
+	}
+	if err != nil {
+		out.Error = err.Error()
+		return out
+	}
+	r.scale, out.Scale = scale, scale
+	r.History.SetScale(scale)
+	ctx, cancel := context.WithTimeout(ctx, budget*time.Duration(scale))
+	defer cancel()
+	if scale > 1 {
+		r.Logf("scenario %s (%s connector) on the %s backend, seed %d, at scale %d (records, rates and record-count triggers ×%d)", s.Name, v, e.Backend(), seed, scale, scale)
+	} else {
+		r.Logf("scenario %s (%s connector) on the %s backend, seed %d", s.Name, v, e.Backend(), seed)
+	}
+	r.progress = startProgress(r.History, EstimateScale(s, scale, e.Backend()).Records, scale, r.logf)
+	err = s.Run(ctx, r)
+	r.progress.Stop()
 	out.Elapsed = time.Since(out.Started)
 	out.Events, out.ProduceSampledEvery = r.History.Downsampled(ReportProduceEvents)
 	r.mu.Lock()
@@ -238,6 +265,33 @@ func Execute(ctx context.Context, s *Scenario, v Variant, e env.Environment, see
 		out.Failure = BugPrefix + strings.Join(found, "; ")
 	}
 	return out
+}
+
+// Preflight refuses, before anything starts, a run of s at the scale
+// $PIPECHAOS_SCALE asks for that this machine cannot hold (see CheckScale).
+// backend "" reads $PIPECHAOS_BACKEND (default embedded); deadline is the
+// caller's (a test's), zero for none.
+func Preflight(s *Scenario, backend string, deadline time.Time) error {
+	scale, err := ScaleFromEnv()
+	if err != nil || scale <= 1 {
+		return err
+	}
+	if backend == "" {
+		backend = os.Getenv("PIPECHAOS_BACKEND")
+	}
+	if backend == "" {
+		backend = env.Embedded
+	}
+	lim, err := MachineLimits("", deadline)
+	if err != nil {
+		return err
+	}
+	return CheckScale(s, scale, backend, lim)
+}
+
+func deadlineOf(ctx context.Context) time.Time {
+	d, _ := ctx.Deadline()
+	return d
 }
 
 // consequences phrases a checker result's violations as what happened.

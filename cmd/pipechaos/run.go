@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -18,11 +19,12 @@ type runOpts struct {
 	seed    string
 	backend string
 	report  string
+	scale   string
 }
 
 var runCmd = &command{
 	name:  "run",
-	args:  "<scenario> [--variant fixed|buggy] [--seed n] [--backend embedded|containers] [--report dir]",
+	args:  "<scenario> [--variant fixed|buggy] [--seed n] [--backend embedded|containers] [--scale n] [--report dir]",
 	short: "reproduce an incident: run a scenario and check the data",
 	long: `Runs a scenario on a fresh environment and checks what reached the store.
 Without --variant it runs both: the fixed connector (which must lose nothing)
@@ -32,12 +34,19 @@ The narrative is printed as it happens, then the ledger and the verdict.
 Exit status: 0 when every run came out as expected (fixed passed, buggy
 caught), 1 when one did not or could not run, 2 for a usage mistake.
 The seed defaults to $PIPECHAOS_SEED, else one derived from the scenario's
-name; a failure prints the command that replays it.`,
+name; a failure prints the command that replays it.
+
+--scale N (default $PIPECHAOS_SCALE, else 1) runs the scenario with N times
+its records at N times its rate, its record-count fault triggers and its
+deadlines moved with them; progress is printed every 2s. A scale this
+machine cannot hold (memory, disk, $PIPECHAOS_TIME_BUDGET) is refused
+before anything starts, with the largest scale that fits.`,
 	flags: func(fs *flag.FlagSet) any {
 		o := &runOpts{}
 		fs.StringVar(&o.variant, "variant", "", "run only this variant: fixed or buggy (default: both)")
 		fs.StringVar(&o.seed, "seed", "", "seed of the workload and fault schedule (default: $PIPECHAOS_SEED, else derived from the scenario name)")
 		fs.StringVar(&o.backend, "backend", "", "embedded or containers (default: $PIPECHAOS_BACKEND, else embedded); containers needs Docker and the images of `make images`")
+		fs.StringVar(&o.scale, "scale", "", "multiply the scenario's records and rates by this (default: $PIPECHAOS_SCALE, else 1)")
 		fs.StringVar(&o.report, "report", "", "write report.json, junit.xml and report.html per run, and an index, into this directory")
 		return o
 	},
@@ -82,6 +91,25 @@ func runScenarioCmd(ctx context.Context, c *cli, cmd *command, opts any, args []
 	backend, err := resolveBackend(o.backend)
 	if err != nil {
 		return c.usageErr(cmd, "%v", err)
+	}
+	if o.scale != "" {
+		n, err := harness.ParseScale(o.scale)
+		if err != nil {
+			return c.usageErr(cmd, "--scale %q: %v", o.scale, err)
+		}
+		prev, had := os.LookupEnv(harness.ScaleEnv)
+		os.Setenv(harness.ScaleEnv, strconv.Itoa(n))
+		defer func() {
+			if had {
+				os.Setenv(harness.ScaleEnv, prev)
+			} else {
+				os.Unsetenv(harness.ScaleEnv)
+			}
+		}()
+	}
+	// A scale the machine cannot hold is refused before any environment starts.
+	if err := harness.Preflight(s, backend, time.Time{}); err != nil {
+		return c.fail(cmd, "%v", err)
 	}
 
 	writer := reports.Writer{Describe: func(name string) *harness.Scenario {
