@@ -223,8 +223,21 @@ func (t *transportReader) Read(p []byte) (int, error) {
 // A non-nil error means the object is corrupt (or r failed); records decoded
 // before the error have already been passed to fn.
 func DecodeObject(key string, r io.Reader, fn func(Found)) error {
+	return decodeObject(key, r, fn)
+}
+
+// readerPool and blockPool keep the buffers of objects decoded before:
+// a bucket of 10,000 objects would otherwise allocate them 10,000 times.
+var (
+	readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
+	blockPool  = sync.Pool{New: func() any { return new([]byte) }}
+)
+
+func decodeObject(key string, r io.Reader, fn func(Found)) error {
 	partition := parseObjectName(key).partition
-	br := bufio.NewReaderSize(r, 64<<10)
+	br := readerPool.Get().(*bufio.Reader)
+	br.Reset(r)
+	defer func() { br.Reset(nil); readerPool.Put(br) }()
 	switch ext := path.Ext(key); ext {
 	case ".avro":
 		return decodeAvro(key, partition, br, fn)
@@ -292,7 +305,14 @@ func decodeAvro(key string, partition int32, r io.Reader, fn func(Found)) (err e
 	}
 	rec.buf, rec.stop = nil, true
 
-	blocks := &blockReader{ar: ar, sync: h.Sync, deflate: codec == "deflate"}
+	raw := blockPool.Get().(*[]byte)
+	blocks := &blockReader{ar: ar, sync: h.Sync, deflate: codec == "deflate", raw: *raw}
+	defer func() {
+		if cap(blocks.raw) <= 16<<20 {
+			*raw = blocks.raw[:0]
+			blockPool.Put(raw)
+		}
+	}()
 	switch {
 	case !idOpt && !keyOpt:
 		return decodeFast[recLL](key, partition, schema, blocks, fn)
