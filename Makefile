@@ -48,7 +48,9 @@ images-if-docker:
 	elif [ "$$CI" = "true" ]; then echo "containers backend: Docker does not answer (docker info failed) and CI=true requires it" >&2; exit 1; \
 	else echo "containers backend: skipped: Docker does not answer (docker info failed)"; fi
 
-## bench: the speed and memory benchmarks (P1 sink vs raw consume, P2 checker).
+## bench: the speed and memory benchmarks (P1 sink vs raw consume, P2 checker;
+## BenchmarkVerifyBucket: 10M records on the embedded store and 1M on MinIO,
+## with x-raw-read; BenchmarkScale: the harness at 1M and 10M records).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m $(PKGS)
 
@@ -87,3 +89,9 @@ explore-check:
 .PHONY: kcat-check
 kcat-check:
 	GO=$(GO) scripts/kcat-check.sh
+
+## bench-scale: only the scale benchmarks, once each (BenchmarkVerifyBucket's sizes:
+## go test ./harness/checker -bench VerifyBucket -args -verify.records=N -verify.minio-records=M).
+.PHONY: bench-scale
+bench-scale:
+	$(GO) test -run '^$$' -bench 'BenchmarkVerifyBucket|BenchmarkScale' -benchtime 1x -timeout 60m ./harness/ ./harness/checker/

@@ -60,8 +60,12 @@ type Scenario struct {
 	Checks string
 	// Variants it runs; default both.
 	Variants []Variant
-	// Budget bounds one run; default 30s.
+	// Budget bounds one run; default 30s. At scale N it is N times longer.
 	Budget time.Duration
+	// Records is about how many records a run produces at scale 1, all
+	// workloads together: what the scale limits are estimated from (see
+	// CheckScale). Default DefaultRecords.
+	Records int
 	// Run performs the scenario. It reports what it finds from the data on
 	// r (r.SetCheck, r.ViolationOf) and what it could not establish
 	// (r.Inconclusive); it returns an error only when the run could not be
@@ -91,8 +95,10 @@ type Run struct {
 	Env      env.Environment
 	History  *history.History
 
-	logf func(format string, args ...any)
-	rng  *rand.Rand
+	logf     func(format string, args ...any)
+	rng      *rand.Rand
+	scale    int
+	progress *progress
 
 	mu         sync.Mutex
 	check      *checker.Result
@@ -174,6 +180,7 @@ type Outcome struct {
 	Variant  Variant         `json:"variant"`
 	Backend  string          `json:"backend"`
 	Seed     int64           `json:"seed"`
+	Scale    int             `json:"scale,omitempty"`
 	Started  time.Time       `json:"started"`
 	Elapsed  time.Duration   `json:"elapsed_ns"`
 	Check    *checker.Result `json:"check,omitempty"`
@@ -198,7 +205,15 @@ type Outcome struct {
 	Skipped string          `json:"skipped,omitempty"`
 	Error   string          `json:"error,omitempty"`
 	Events  []history.Event `json:"-"`
+	// ProduceSampledEvery is 1 when Events holds every produce outcome;
+	// above ReportProduceEvents outcomes it holds one in every k (each
+	// standing for k), every other event whole (see History.Downsampled).
+	ProduceSampledEvery int `json:"produce_sampled_every,omitempty"`
 }
+
+// ReportProduceEvents bounds the produce outcomes an Outcome carries for
+// the reports: a 10M-record run keeps about this many, evenly spaced.
+const ReportProduceEvents = 200_000
 
 // Expected reports whether the outcome is what the variant should give:
 // fixed passes, buggy is caught by its incident's consequence. An
@@ -244,7 +259,11 @@ func (o Outcome) Caught() bool {
 
 // Replay is the command that reruns this outcome with the same seed.
 func (o Outcome) Replay() string {
-	return fmt.Sprintf("PIPECHAOS_SEED=%d pipechaos run %s --variant %s --backend %s", o.Seed, o.Scenario, o.Variant, o.Backend)
+	cmd := fmt.Sprintf("PIPECHAOS_SEED=%d pipechaos run %s --variant %s --backend %s", o.Seed, o.Scenario, o.Variant, o.Backend)
+	if o.Scale > 1 {
+		cmd += fmt.Sprintf(" --scale %d", o.Scale)
+	}
+	return cmd
 }
 
 // Seed returns the seed for a scenario: $PIPECHAOS_SEED if set, else a
@@ -275,15 +294,29 @@ func Execute(ctx context.Context, s *Scenario, v Variant, e env.Environment, see
 	if bs, ok := e.(interface{ BudgetScale() float64 }); ok && bs.BudgetScale() > 1 {
 		budget = time.Duration(float64(budget) * bs.BudgetScale())
 	}
-	ctx, cancel := context.WithTimeout(ctx, budget)
-	defer cancel()
 	r := &Run{
 		Scenario: s, Variant: v, Seed: seed, Env: e,
 		History: history.New(), logf: logf, rng: rand.New(rand.NewSource(seed)),
 	}
 	out := Outcome{Scenario: s.Name, Variant: v, Backend: e.Backend(), Seed: seed, Started: r.History.Start()}
 	out.Expect = s.Consequence
-	r.Logf("scenario %s (%s connector) on the %s backend, seed %d", s.Name, v, e.Backend(), seed)
+	scale, err := ScaleFromEnv()
+	if err == nil {
+		err = Preflight(s, e.Backend(), deadlineOf(ctx))
+	}
+	if err != nil {
+		out.Error = err.Error()
+		return out
+	}
+	r.scale, out.Scale = scale, scale
+	r.History.SetScale(scale)
+	ctx, cancel := context.WithTimeout(ctx, budget*time.Duration(scale))
+	defer cancel()
+	if scale > 1 {
+		r.Logf("scenario %s (%s connector) on the %s backend, seed %d, at scale %d (records, rates and record-count triggers ×%d)", s.Name, v, e.Backend(), seed, scale, scale)
+	} else {
+		r.Logf("scenario %s (%s connector) on the %s backend, seed %d", s.Name, v, e.Backend(), seed)
+	}
 	if st := e.Store(); st != nil {
 		stop, ok := observeStoreWrites(st, r.History)
 		defer stop()
@@ -291,9 +324,11 @@ func Execute(ctx context.Context, s *Scenario, v Variant, e env.Environment, see
 			r.Logf("the %s backend's store cannot be observed: no sink write is recorded", e.Backend())
 		}
 	}
-	err := s.Run(ctx, r)
+	r.progress = startProgress(r.History, EstimateScale(s, scale, e.Backend()).Records, scale, r.logf)
+	err = s.Run(ctx, r)
+	r.progress.Stop()
 	out.Elapsed = time.Since(out.Started)
-	out.Events = r.History.Events()
+	out.Events, out.ProduceSampledEvery = r.History.Downsampled(ReportProduceEvents)
 	r.mu.Lock()
 	out.Check, out.Violations, out.Metrics = r.check, r.violations, r.metrics
 	classes, unknown := r.classes, r.unknown
@@ -337,6 +372,33 @@ func Execute(ctx context.Context, s *Scenario, v Variant, e env.Environment, see
 		out.Verdict = checker.Ok
 	}
 	return out
+}
+
+// Preflight refuses, before anything starts, a run of s at the scale
+// $PIPECHAOS_SCALE asks for that this machine cannot hold (see CheckScale).
+// backend "" reads $PIPECHAOS_BACKEND (default embedded); deadline is the
+// caller's (a test's), zero for none.
+func Preflight(s *Scenario, backend string, deadline time.Time) error {
+	scale, err := ScaleFromEnv()
+	if err != nil || scale <= 1 {
+		return err
+	}
+	if backend == "" {
+		backend = os.Getenv("PIPECHAOS_BACKEND")
+	}
+	if backend == "" {
+		backend = env.Embedded
+	}
+	lim, err := MachineLimits("", deadline)
+	if err != nil {
+		return err
+	}
+	return CheckScale(s, scale, backend, lim)
+}
+
+func deadlineOf(ctx context.Context) time.Time {
+	d, _ := ctx.Deadline()
+	return d
 }
 
 // consequences phrases a checker result's violations as what happened,

@@ -29,8 +29,24 @@ func (r *Run) CreateTopic(ctx context.Context, region, topic string, partitions 
 }
 
 // Produce runs a workload through p. The run's seed, history and registry
-// are filled in where cfg leaves them empty.
+// are filled in where cfg leaves them empty. At scale N the workload has N
+// times the records at N times the rate (and its schema steps start at N
+// times their record IDs).
 func (r *Run) Produce(ctx context.Context, cfg workload.Config, p workload.Producer) (workload.Stats, error) {
+	if s := r.Scale(); s > 1 {
+		cfg.Records *= s
+		cfg.Rate *= float64(s)
+		if cfg.ProgressEvery > 0 {
+			cfg.ProgressEvery *= int64(s)
+		}
+		steps := append([]workload.SchemaStep(nil), cfg.Schemas...)
+		for i := range steps {
+			if steps[i].From > 1 {
+				steps[i].From = (steps[i].From-1)*uint64(s) + 1
+			}
+		}
+		cfg.Schemas = steps
+	}
 	if cfg.Seed == 0 {
 		cfg.Seed = r.Seed
 	}
@@ -66,9 +82,11 @@ func (r *Run) StoreProbe() sampler.Probe {
 
 // Drained waits until the consumer group has committed every record of the
 // topic in region (committed offset = log end offset on every partition),
-// or until timeout. It reports the lag left. The harness learns that a sink
-// is done from Kafka, not from the sink's own word.
+// or until timeout (at scale N, N times timeout). It reports the lag left.
+// The harness learns that a sink is done from Kafka, not from the sink's
+// own word.
 func (r *Run) Drained(ctx context.Context, region, group, topic string, timeout time.Duration) (bool, int64) {
+	timeout = r.ScaledTimeout(timeout)
 	reg := r.Env.Region(region)
 	cl, err := reg.Client()
 	if err != nil {
@@ -144,8 +162,9 @@ func (r *Run) CheckStore(ctx context.Context, prefix string, opts ...checker.Opt
 	if err != nil {
 		return checker.Result{}, err
 	}
-	c := checker.New(checker.LedgerFrom(r.History.Events()), opts...)
-	if err := checker.ReadStore(ctx, cl, r.Env.Store().Bucket(), prefix, c); err != nil {
+	c := checker.New(runLedger(r), opts...)
+	ro := checker.ReadOptions{Progress: func(_, records int64) { r.progress.Verified(records) }}
+	if err := checker.ReadStoreWith(ctx, cl, r.Env.Store().Bucket(), prefix, c, ro); err != nil {
 		r.Logf("store could not be read completely: %v", err)
 	}
 	res := c.Result()
@@ -153,3 +172,6 @@ func (r *Run) CheckStore(ctx context.Context, prefix string, opts ...checker.Opt
 	r.Logf("checker: %s", res.Summary())
 	return res, nil
 }
+
+// runLedger is the ledger of the run's produce outcomes.
+func runLedger(r *Run) *checker.Ledger { return checker.LedgerFromHistory(r.History) }

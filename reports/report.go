@@ -211,9 +211,10 @@ func Build(o harness.Outcome, s *harness.Scenario) Report {
 		r.Faults = append(r.Faults, rf)
 	}
 
-	r.Cost = costOf(o.Events)
-	r.Events = countEvents(o.Events)
-	r.Timeline = buildTimeline(o.Events, start, since(end))
+	every := max(o.ProduceSampledEvery, 1) // each produce outcome kept stands for every
+	r.Cost = costOf(o.Events, every)
+	r.Events = countEvents(o.Events, every)
+	r.Timeline = buildTimeline(o.Events, every, start, since(end))
 	for _, e := range o.Events {
 		if e.Type != history.Note || len(r.Narrative) >= maxNarrative {
 			continue
@@ -244,14 +245,15 @@ func checkerViolation(v checker.Violation) Violation {
 // costOf reads the cost side from the history: the store's counters (the
 // last, i.e. largest, sample of each), the connectors' retry counters, and
 // what the sink wrote.
-func costOf(events []history.Event) Cost {
+// A produce outcome in events stands for every outcomes (a downsampled run).
+func costOf(events []history.Event, every int) Cost {
 	c := Cost{RetriesByMetric: map[string]float64{}}
 	peak := map[string]float64{}
 	for _, e := range events {
 		switch e.Type {
 		case history.Produce:
 			if e.Outcome != history.Acked {
-				c.ProduceNotAcked++
+				c.ProduceNotAcked += every
 			}
 		case history.SinkWrite:
 			c.ObjectsWritten++
@@ -286,13 +288,14 @@ func costOf(events []history.Event) Cost {
 	return c
 }
 
-func countEvents(events []history.Event) EventCounts {
+func countEvents(events []history.Event, every int) EventCounts {
 	var n EventCounts
-	n.Total = len(events)
 	for _, e := range events {
+		n.Total++
 		switch e.Type {
 		case history.Produce:
-			n.Produce++
+			n.Produce += every
+			n.Total += every - 1
 		case history.SinkWrite:
 			n.SinkWrite++
 		case history.Fault:

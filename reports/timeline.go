@@ -39,7 +39,8 @@ var panelOrder = []string{PanelThroughput, PanelLag, PanelFreshness, PanelBuffer
 // buckets is how many throughput buckets a timeline has.
 const buckets = 120
 
-func buildTimeline(events []history.Event, start time.Time, duration float64) Timeline {
+// A produce outcome in events stands for every outcomes (a downsampled run).
+func buildTimeline(events []history.Event, every int, start time.Time, duration float64) Timeline {
 	if duration <= 0 {
 		duration = 1e-3
 	}
@@ -60,10 +61,10 @@ func buildTimeline(events []history.Event, start time.Time, duration float64) Ti
 		switch e.Type {
 		case history.Produce:
 			if e.Outcome == history.Acked {
-				acked[bucketOf(s)]++
+				acked[bucketOf(s)] += float64(every)
 				ackTimes = append(ackTimes, s)
 			} else {
-				notAcked[bucketOf(s)]++
+				notAcked[bucketOf(s)] += float64(every)
 			}
 		case history.SinkWrite:
 			written[bucketOf(s)] += float64(e.Records)

@@ -135,6 +135,10 @@ func WriteRecorded(w io.Writer, o harness.Outcome) error {
 	return enc.Encode(Recorded{Outcome: o, Events: o.Events})
 }
 
+// maxRecorded bounds what a gzipped history.json may unpack to (a run's
+// produce outcomes are downsampled, see harness.ReportProduceEvents).
+const maxRecorded = 1 << 30
+
 // ReadRecorded reads a history.json (WriteRecorded's output) back into an
 // Outcome with its events. The file may be gzipped (history.json.gz, as
 // recorded runs are kept in reports/testdata).
@@ -143,10 +147,18 @@ func ReadRecorded(path string) (harness.Outcome, error) {
 	if err != nil {
 		return harness.Outcome{}, err
 	}
+	return decodeRecorded(path, data)
+}
+
+// decodeRecorded decodes the bytes of a history.json named path.
+func decodeRecorded(path string, data []byte) (harness.Outcome, error) {
 	if bytes.HasPrefix(data, []byte{0x1f, 0x8b}) {
 		zr, err := gzip.NewReader(bytes.NewReader(data))
 		if err == nil {
-			data, err = io.ReadAll(zr)
+			data, err = io.ReadAll(io.LimitReader(zr, maxRecorded+1))
+		}
+		if err == nil && len(data) > maxRecorded {
+			err = fmt.Errorf("it unpacks to more than %d MiB: not a history.json this tool wrote", maxRecorded>>20)
 		}
 		if err != nil {
 			return harness.Outcome{}, fmt.Errorf("%s: gunzip: %w", path, err)

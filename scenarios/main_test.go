@@ -74,6 +74,11 @@ func runScenario(t *testing.T, name string) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// A scale this machine cannot hold is refused before anything starts.
+			deadline, _ := t.Deadline()
+			if err := harness.Preflight(s, "", deadline); err != nil {
+				t.Fatal(err)
+			}
 			e := backends.New(t)
 			out := harness.Execute(context.Background(), budgeted(s, e), v, e, seed, t.Logf)
 			writeReport(t, out)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -20,6 +21,7 @@ type runOpts struct {
 	seed        string
 	backend     string
 	report      string
+	scale       string
 	sinkCmd     string
 	atLeastOnce bool
 	maxCopies   int
@@ -29,7 +31,7 @@ type runOpts struct {
 
 var runCmd = &command{
 	name:  "run",
-	args:  "<scenario> [--variant fixed|buggy] [--seed n] [--backend embedded|containers] [--report dir] [--sink-cmd 'command' [--at-least-once [--max-copies n]] [--in-order] [--memory-limit bytes]]",
+	args:  "<scenario> [--variant fixed|buggy] [--seed n] [--backend embedded|nodes|containers] [--scale n] [--report dir] [--sink-cmd 'command' [--at-least-once [--max-copies n]] [--in-order] [--memory-limit bytes]]",
 	short: "reproduce an incident: run a scenario and check the data",
 	long: `Runs a scenario on a fresh environment and checks what reached the store.
 Without --variant it runs both: the fixed connector (which must lose nothing)
@@ -66,12 +68,19 @@ SIGTERM after writing and committing what it holds, and survive kill -9 at
 any instant. Per-key order (--in-order) can only be checked in objects
 named topics/<topic>/partition=<p>/<topic>+<p>+<startOffset>.<ext>.
 Scenarios that take a sink: ` + strings.Join(scenarios.SinkScenarios, ", ") + `.
-Its stdout and stderr go to a log file whose path the narrative prints.`,
+Its stdout and stderr go to a log file whose path the narrative prints.
+
+--scale N (default $PIPECHAOS_SCALE, else 1) runs the scenario with N times
+its records at N times its rate, its record-count fault triggers and its
+deadlines moved with them; progress is printed every 2s. A scale this
+machine cannot hold (memory, disk, $PIPECHAOS_TIME_BUDGET) is refused
+before anything starts, with the largest scale that fits.`,
 	flags: func(fs *flag.FlagSet) any {
 		o := &runOpts{}
 		fs.StringVar(&o.variant, "variant", "", "run only this variant: fixed or buggy (default: both)")
 		fs.StringVar(&o.seed, "seed", "", "seed of the workload and fault schedule (default: $PIPECHAOS_SEED, else derived from the scenario name)")
 		fs.StringVar(&o.backend, "backend", "", "embedded or containers (default: $PIPECHAOS_BACKEND, else embedded); containers needs Docker and the images of `make images`")
+		fs.StringVar(&o.scale, "scale", "", "multiply the scenario's records and rates by this (default: $PIPECHAOS_SCALE, else 1)")
 		fs.StringVar(&o.report, "report", "", "write report.json, junit.xml and report.html per run, and an index, into this directory")
 		fs.StringVar(&o.sinkCmd, "sink-cmd", "", "run this command (through /bin/sh -c) as the sink under test instead of the catalogue's; see the environment above")
 		fs.BoolVar(&o.atLeastOnce, "at-least-once", false, "with --sink-cmd: the sink promises at-least-once (duplicates counted, not failed); default exactly-once")
@@ -147,6 +156,25 @@ func runScenarioCmd(ctx context.Context, c *cli, cmd *command, opts any, args []
 	backend, err := resolveBackend(o.backend)
 	if err != nil {
 		return c.usageErr(cmd, "%v", err)
+	}
+	if o.scale != "" {
+		n, err := harness.ParseScale(o.scale)
+		if err != nil {
+			return c.usageErr(cmd, "--scale %q: %v", o.scale, err)
+		}
+		prev, had := os.LookupEnv(harness.ScaleEnv)
+		os.Setenv(harness.ScaleEnv, strconv.Itoa(n))
+		defer func() {
+			if had {
+				os.Setenv(harness.ScaleEnv, prev)
+			} else {
+				os.Unsetenv(harness.ScaleEnv)
+			}
+		}()
+	}
+	// A scale the machine cannot hold is refused before any environment starts.
+	if err := harness.Preflight(s, backend, time.Time{}); err != nil {
+		return c.fail(cmd, "%v", err)
 	}
 
 	writer := reports.Writer{Describe: func(name string) *harness.Scenario {

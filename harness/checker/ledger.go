@@ -70,6 +70,25 @@ func LedgerFrom(events []history.Event) *Ledger {
 	return l
 }
 
+// LedgerFromHistory builds a ledger from a history's produce outcomes
+// without materialising its events (the way in at scale).
+func LedgerFromHistory(h *history.History) *Ledger {
+	l := NewLedger()
+	h.EachProduce(func(id uint64, o history.Outcome) {
+		switch o {
+		case history.Acked:
+			l.Ack(id)
+		case history.Failed:
+			l.Fail(id)
+		case history.Indeterminate:
+			l.Indeterminate(id)
+		default:
+			l.Attempt(id)
+		}
+	})
+	return l
+}
+
 // Attempt records that id was sent. It never overrides an outcome.
 func (l *Ledger) Attempt(id uint64) {
 	if l.get(id) == none {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
+	"compress/flate"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,7 +14,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
+	"github.com/hamba/avro/v2"
+	hocf "github.com/hamba/avro/v2/ocf"
 	"github.com/linkedin/goavro/v2"
 	"github.com/minio/minio-go/v7"
 )
@@ -26,10 +30,111 @@ import (
 // unless something definite was found) and returned; objects already listed
 // are still read. A bucket that does not exist is an empty store, not an
 // error: the sink never wrote anything.
+//
+// Objects are fetched and decoded in parallel (see ReadOptions) and fed to c
+// in store order, one object at a time, as if read one by one.
 func ReadStore(ctx context.Context, client *minio.Client, bucket, prefix string, c *Checker) error {
+	return ReadStoreWith(ctx, client, bucket, prefix, c, ReadOptions{})
+}
+
+// ReadOptions tunes ReadStoreWith. Zero values take the defaults.
+type ReadOptions struct {
+	// Parallel is how many objects are fetched and decoded at once.
+	// Default 8.
+	Parallel int
+	// Progress, if set, is called after each object is fed to the checker
+	// with the objects and records fed so far.
+	Progress func(objects, records int64)
+}
+
+// ReadStoreWith is ReadStore with options.
+func ReadStoreWith(ctx context.Context, client *minio.Client, bucket, prefix string, c *Checker, opt ReadOptions) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if opt.Parallel <= 0 {
+		opt.Parallel = 8
+	}
 
+	objs, errs := listObjects(ctx, client, bucket, prefix, c)
+	slices.SortFunc(objs, compareObjects)
+
+	// Up to 2×Parallel objects are fetched, decoded and waiting to be fed
+	// at once: a slow object holds back at most that many behind it.
+	window := 2 * opt.Parallel
+	slots := make([]chan objectBatch, len(objs))
+	for i := range slots {
+		slots[i] = make(chan objectBatch, 1)
+	}
+	tokens := make(chan struct{}, window)
+	work := make(chan int)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // dispatcher
+		defer wg.Done()
+		defer close(work)
+		for i := range objs {
+			select {
+			case tokens <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			select {
+			case work <- i:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for range min(opt.Parallel, len(objs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				slots[i] <- fetchObject(ctx, client, bucket, objs[i].key)
+			}
+		}()
+	}
+	defer wg.Wait()
+	defer cancel()
+
+	var objects, records int64
+	for i, o := range objs {
+		var b objectBatch
+		select {
+		case b = <-slots[i]:
+		case <-ctx.Done():
+		}
+		if err := ctx.Err(); err != nil {
+			err = fmt.Errorf("read s3://%s/%s: %w", bucket, prefix, err)
+			c.Incomplete(err)
+			return errors.Join(append(errs, err)...)
+		}
+		<-tokens
+		c.Object(o.key)
+		for _, f := range b.records {
+			f.Object = o.key
+			c.Record(f)
+		}
+		records += int64(len(b.records))
+		objects++
+		b.release()
+		switch {
+		case b.transport != nil:
+			err := fmt.Errorf("get s3://%s/%s: %w", bucket, o.key, b.transport)
+			c.Incomplete(err)
+			errs = append(errs, err)
+		case b.corrupt != nil:
+			c.CorruptObject(o.key, b.corrupt)
+		}
+		if opt.Progress != nil {
+			opt.Progress(objects, records)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// listObjects lists the objects under prefix (directory markers left out).
+func listObjects(ctx context.Context, client *minio.Client, bucket, prefix string, c *Checker) ([]objectName, []error) {
 	var (
 		objs []objectName
 		errs []error
@@ -49,40 +154,48 @@ func ReadStore(ctx context.Context, client *minio.Client, bucket, prefix string,
 		}
 		objs = append(objs, parseObjectName(info.Key))
 	}
-	slices.SortFunc(objs, compareObjects)
-
-	for _, o := range objs {
-		if err := ctx.Err(); err != nil {
-			err = fmt.Errorf("read s3://%s/%s: %w", bucket, prefix, err)
-			c.Incomplete(err)
-			return errors.Join(append(errs, err)...)
-		}
-		c.Object(o.key)
-		if err := readObject(ctx, client, bucket, o.key, c); err != nil {
-			err = fmt.Errorf("get s3://%s/%s: %w", bucket, o.key, err)
-			c.Incomplete(err)
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
+	return objs, errs
 }
 
-// readObject feeds one object's records to c. It returns only transport
-// errors; a decoding error is reported to c as a corrupt object.
-func readObject(ctx context.Context, client *minio.Client, bucket, key string, c *Checker) error {
+// objectBatch is one object's records, decoded by a worker and waiting to
+// be fed to the checker (Found.Object is filled in then), with how the
+// object ended: read whole, corrupt, or not fetched.
+type objectBatch struct {
+	records   []Found
+	corrupt   error
+	transport error
+}
+
+var batchPool = sync.Pool{New: func() any { return new([]Found) }}
+
+func (b *objectBatch) release() {
+	if cap(b.records) > 0 && cap(b.records) <= 1<<20 {
+		r := b.records[:0]
+		batchPool.Put(&r)
+	}
+	b.records = nil
+}
+
+// fetchObject fetches and decodes one object. Transport errors (the fetch
+// failed, the connection broke) are told apart from decoding errors.
+func fetchObject(ctx context.Context, client *minio.Client, bucket, key string) objectBatch {
+	var b objectBatch
+	b.records = (*batchPool.Get().(*[]Found))[:0]
 	obj, err := client.GetObject(ctx, bucket, key, minio.GetObjectOptions{})
 	if err != nil {
-		return err
+		b.transport = err
+		return b
 	}
 	defer obj.Close()
 	r := &transportReader{r: obj}
-	if err := DecodeObject(key, r, c.Record); err != nil {
+	if err := DecodeObject(key, r, func(f Found) { b.records = append(b.records, f) }); err != nil {
 		if r.err != nil {
-			return r.err
+			b.transport = r.err
+		} else {
+			b.corrupt = err
 		}
-		c.CorruptObject(key, err)
 	}
-	return nil
+	return b
 }
 
 // transportReader remembers the first error of the reader it wraps, so that
@@ -110,8 +223,21 @@ func (t *transportReader) Read(p []byte) (int, error) {
 // A non-nil error means the object is corrupt (or r failed); records decoded
 // before the error have already been passed to fn.
 func DecodeObject(key string, r io.Reader, fn func(Found)) error {
+	return decodeObject(key, r, fn)
+}
+
+// readerPool and blockPool keep the buffers of objects decoded before:
+// a bucket of 10,000 objects would otherwise allocate them 10,000 times.
+var (
+	readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
+	blockPool  = sync.Pool{New: func() any { return new([]byte) }}
+)
+
+func decodeObject(key string, r io.Reader, fn func(Found)) error {
 	partition := parseObjectName(key).partition
-	br := bufio.NewReaderSize(r, 64<<10)
+	br := readerPool.Get().(*bufio.Reader)
+	br.Reset(r)
+	defer func() { br.Reset(nil); readerPool.Put(br) }()
 	switch ext := path.Ext(key); ext {
 	case ".avro":
 		return decodeAvro(key, partition, br, fn)
@@ -134,7 +260,365 @@ func DecodeObject(key string, r io.Reader, fn func(Found)) error {
 	return fmt.Errorf("unknown object format (starts with %q)", head[:min(len(head), 8)])
 }
 
-func decodeAvro(key string, partition int32, r io.Reader, fn func(Found)) error {
+// decodeAvro decodes an Object Container File. hamba/avro decodes it where
+// the writer schema has the shape the checker reads fast (a record whose
+// "id" is a long, or a union of null and long, and whose "key", if present,
+// is a string or a union of null and string), skipping every other field
+// without decoding it. Any other schema, or one hamba does not take, goes
+// to goavro's generic decoder, which also words the errors of odd schemas
+// (no "id", an "id" that is not a number). Both read the same bytes: what
+// was read of the header is replayed to goavro.
+//
+// For the codecs a sink writes ("null", "deflate") the container's blocks
+// are walked here, with hamba reading the header and every value: the
+// parsed writer schema is then shared by every object that names the same
+// one (a bucket of 10,000 objects has one or two schemas, and parsing one
+// costs as much as decoding a few hundred records), and a block's declared
+// size is checked against a bound before anything is allocated. Other
+// codecs (snappy, zstandard) go through hamba's own OCF decoder.
+func decodeAvro(key string, partition int32, r io.Reader, fn func(Found)) (err error) {
+	rec := &replayReader{r: r}
+	ar := avro.NewReader(rec, 32<<10)
+	var h hocf.Header
+	ar.ReadVal(hocf.HeaderSchema, &h)
+	var schema avro.Schema
+	if ar.Error == nil && h.Magic == ocfMagic {
+		schema = writerSchema(h.Meta["avro.schema"])
+	}
+	codec := string(h.Meta["avro.codec"])
+	replay := func() io.Reader { return io.MultiReader(bytes.NewReader(rec.buf), r) }
+	switch {
+	case schema == nil || !fastShape(schema):
+		return decodeAvroGeneric(key, partition, replay(), fn)
+	}
+	idOpt, keyOpt := shapeOf(schema)
+	if codec != "" && codec != "null" && codec != "deflate" {
+		switch {
+		case !idOpt && !keyOpt:
+			return decodeOCF[recLL](key, partition, replay(), fn)
+		case !idOpt:
+			return decodeOCF[recLU](key, partition, replay(), fn)
+		case !keyOpt:
+			return decodeOCF[recUL](key, partition, replay(), fn)
+		}
+		return decodeOCF[recUU](key, partition, replay(), fn)
+	}
+	rec.buf, rec.stop = nil, true
+
+	raw := blockPool.Get().(*[]byte)
+	blocks := &blockReader{ar: ar, sync: h.Sync, deflate: codec == "deflate", raw: *raw}
+	defer func() {
+		if cap(blocks.raw) <= 16<<20 {
+			*raw = blocks.raw[:0]
+			blockPool.Put(raw)
+		}
+	}()
+	switch {
+	case !idOpt && !keyOpt:
+		return decodeFast[recLL](key, partition, schema, blocks, fn)
+	case !idOpt:
+		return decodeFast[recLU](key, partition, schema, blocks, fn)
+	case !keyOpt:
+		return decodeFast[recUL](key, partition, schema, blocks, fn)
+	}
+	return decodeFast[recUU](key, partition, schema, blocks, fn)
+}
+
+var ocfMagic = [4]byte{'O', 'b', 'j', 1}
+
+// maxBlockBytes bounds one block of an object (compressed or not): a sink
+// flushes far smaller ones; a larger declared size is a corrupt object.
+const maxBlockBytes = 256 << 20
+
+// writerSchemas caches parsed writer schemas by their text.
+var writerSchemas struct {
+	sync.Mutex
+	m map[string]avro.Schema
+}
+
+// writerSchema parses text (cached), or returns nil if hamba does not take
+// it. Each schema is parsed with its own cache of named types: two objects
+// may define the same name differently.
+func writerSchema(text []byte) avro.Schema {
+	writerSchemas.Lock()
+	defer writerSchemas.Unlock()
+	if s, ok := writerSchemas.m[string(text)]; ok {
+		return s
+	}
+	s, err := avro.ParseBytesWithCache(text, "", &avro.SchemaCache{})
+	if err != nil {
+		s = nil
+	}
+	if writerSchemas.m == nil || len(writerSchemas.m) >= 256 {
+		writerSchemas.m = map[string]avro.Schema{}
+	}
+	writerSchemas.m[string(text)] = s
+	return s
+}
+
+// blockReader walks an object container file's data blocks.
+type blockReader struct {
+	ar      *avro.Reader
+	sync    [16]byte
+	deflate bool
+	raw     []byte
+	out     bytes.Buffer
+	fl      io.ReadCloser
+}
+
+// next returns the next block's record count and (uncompressed) bytes;
+// count 0 and no error at the end of the object.
+func (b *blockReader) next() (int64, []byte, error) {
+	for {
+		_ = b.ar.Peek()
+		if b.ar.Error == io.EOF {
+			return 0, nil, nil
+		}
+		if b.ar.Error != nil {
+			return 0, nil, b.ar.Error
+		}
+		count := b.ar.ReadLong()
+		size := b.ar.ReadLong()
+		if b.ar.Error != nil {
+			return 0, nil, fmt.Errorf("block header: %w", noEOF(b.ar.Error))
+		}
+		if count < 0 || size < 0 || size > maxBlockBytes {
+			return 0, nil, fmt.Errorf("block of %d records in %d bytes: out of bounds", count, size)
+		}
+		if int64(cap(b.raw)) < size {
+			b.raw = make([]byte, size)
+		}
+		data := b.raw[:size]
+		b.ar.Read(data)
+		var sync [16]byte
+		b.ar.Read(sync[:])
+		if b.ar.Error != nil {
+			return 0, nil, noEOF(b.ar.Error)
+		}
+		if sync != b.sync {
+			return 0, nil, errors.New("block does not end with the file's sync marker")
+		}
+		if count == 0 {
+			continue
+		}
+		if b.deflate {
+			b.out.Reset()
+			if b.fl == nil {
+				b.fl = flate.NewReader(bytes.NewReader(data))
+			} else if err := b.fl.(flate.Resetter).Reset(bytes.NewReader(data), nil); err != nil {
+				return 0, nil, err
+			}
+			if _, err := b.out.ReadFrom(io.LimitReader(b.fl, maxBlockBytes+1)); err != nil {
+				return 0, nil, fmt.Errorf("deflate: %w", err)
+			}
+			if b.out.Len() > maxBlockBytes {
+				return 0, nil, errors.New("deflate: block inflates past the bound")
+			}
+			data = b.out.Bytes()
+		}
+		return count, data, nil
+	}
+}
+
+// noEOF reads an end of input inside a block as what it is: truncation.
+func noEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+func decodeFast[T any, P fastRec[T]](key string, partition int32, schema avro.Schema, blocks *blockReader, fn func(Found)) error {
+	n := 0
+	var v T
+	br := avro.NewReader(nil, 0)
+	for {
+		count, data, err := blocks.next()
+		if err != nil {
+			return fmt.Errorf("avro record %d: %w", n, err)
+		}
+		if count == 0 {
+			return nil
+		}
+		br.Reset(data)
+		for range count {
+			var zero T
+			v = zero // a null union leaves no value behind
+			br.ReadVal(schema, &v)
+			if br.Error != nil {
+				return fmt.Errorf("avro record %d: %w", n, noEOF(br.Error))
+			}
+			id, ok, k := P(&v).get()
+			if !ok {
+				return fmt.Errorf(`avro record %d: no "id" field`, n)
+			}
+			if id < 0 {
+				return fmt.Errorf(`avro record %d: field "id" is negative: %d`, n, id)
+			}
+			fn(Found{ID: uint64(id), Key: k, Partition: partition, Object: key})
+			n++
+		}
+	}
+}
+
+// decodeOCF decodes a fast-shaped object with hamba's own OCF decoder
+// (codecs other than null and deflate).
+func decodeOCF[T any, P fastRec[T]](key string, partition int32, r io.Reader, fn func(Found)) (err error) {
+	dec, err := hocf.NewDecoder(r, hocf.WithDecoderSchemaCache(&avro.SchemaCache{}))
+	if err != nil {
+		return fmt.Errorf("avro: %w", err)
+	}
+	defer func() {
+		// hamba's block reader allocates a block's declared size: a
+		// corrupt (negative) one panics. That is a corrupt object.
+		if p := recover(); p != nil {
+			err = fmt.Errorf("avro: corrupt block: %v", p)
+		}
+	}()
+	n := 0
+	var v T
+	for dec.HasNext() {
+		var zero T
+		v = zero
+		if err := dec.Decode(&v); err != nil {
+			return fmt.Errorf("avro record %d: %w", n, err)
+		}
+		id, ok, k := P(&v).get()
+		if !ok {
+			return fmt.Errorf(`avro record %d: no "id" field`, n)
+		}
+		if id < 0 {
+			return fmt.Errorf(`avro record %d: field "id" is negative: %d`, n, id)
+		}
+		fn(Found{ID: uint64(id), Key: k, Partition: partition, Object: key})
+		n++
+	}
+	if err := dec.Error(); err != nil {
+		return fmt.Errorf("avro record %d: %w", n, err)
+	}
+	return nil
+}
+
+// The records the fast path decodes, by shape: a plain or optional (union
+// with null) "id" and "key". hamba skips every other field.
+type (
+	recLL struct {
+		ID  int64  `avro:"id"`
+		Key string `avro:"key"`
+	}
+	recLU struct {
+		ID  int64   `avro:"id"`
+		Key *string `avro:"key"`
+	}
+	recUL struct {
+		ID  *int64 `avro:"id"`
+		Key string `avro:"key"`
+	}
+	recUU struct {
+		ID  *int64  `avro:"id"`
+		Key *string `avro:"key"`
+	}
+)
+
+func (r *recLL) get() (int64, bool, string) { return r.ID, true, r.Key }
+func (r *recLU) get() (int64, bool, string) { return r.ID, true, deref(r.Key) }
+func (r *recUL) get() (int64, bool, string) {
+	if r.ID == nil {
+		return 0, false, r.Key
+	}
+	return *r.ID, true, r.Key
+}
+func (r *recUU) get() (int64, bool, string) {
+	if r.ID == nil {
+		return 0, false, deref(r.Key)
+	}
+	return *r.ID, true, deref(r.Key)
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+type fastRec[T any] interface {
+	*T
+	get() (id int64, ok bool, key string)
+}
+
+// shapeOf says whether a fastShape schema's "id" and "key" are unions.
+func shapeOf(s avro.Schema) (idOpt, keyOpt bool) {
+	for _, f := range s.(*avro.RecordSchema).Fields() {
+		_, u := f.Type().(*avro.UnionSchema)
+		switch f.Name() {
+		case "id":
+			idOpt = u
+		case "key":
+			keyOpt = u
+		}
+	}
+	return idOpt, keyOpt
+}
+
+// fastShape reports whether s is a record schema fastRecord reads exactly.
+func fastShape(s avro.Schema) bool {
+	rs, ok := s.(*avro.RecordSchema)
+	if !ok {
+		return false
+	}
+	var hasID bool
+	for _, f := range rs.Fields() {
+		switch f.Name() {
+		case "id":
+			hasID = plainOrOptional(f.Type(), avro.Long)
+			if !hasID {
+				return false
+			}
+		case "key":
+			if !plainOrOptional(f.Type(), avro.String) {
+				return false
+			}
+		}
+	}
+	return hasID
+}
+
+// plainOrOptional: t is the primitive want (no logical type), or a union of
+// null and it.
+func plainOrOptional(t avro.Schema, want avro.Type) bool {
+	if u, ok := t.(*avro.UnionSchema); ok {
+		ts := u.Types()
+		if len(ts) != 2 || !u.Nullable() {
+			return false
+		}
+		for _, x := range ts {
+			if x.Type() != avro.Null {
+				t = x
+			}
+		}
+	}
+	p, ok := t.(*avro.PrimitiveSchema)
+	return ok && p.Type() == want && p.Logical() == nil
+}
+
+// replayReader remembers what it read until stop, so that the bytes hamba
+// consumed reading a header can be given to goavro.
+type replayReader struct {
+	r    io.Reader
+	buf  []byte
+	stop bool
+}
+
+func (p *replayReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if !p.stop {
+		p.buf = append(p.buf, b[:n]...)
+	}
+	return n, err
+}
+
+func decodeAvroGeneric(key string, partition int32, r io.Reader, fn func(Found)) error {
 	ocf, err := goavro.NewOCFReader(r)
 	if err != nil {
 		return fmt.Errorf("avro: %w", err)

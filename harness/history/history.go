@@ -86,12 +86,24 @@ type Event struct {
 }
 
 // History is safe for concurrent use. The zero value is not usable: call New.
+//
+// It is built to hold a production-sized run (10M produce outcomes and
+// more) in little memory: produce outcomes are kept compactly (see
+// produceLog, about 10 bytes each), metric samples in bounded series (see
+// series), and only faults, notes and sink writes as Event values. Events
+// and Filter materialise Event values on demand; Each, EachProduce and
+// Downsampled walk the history without holding all of it as events.
 type History struct {
-	mu     sync.Mutex
-	start  time.Time
-	events []Event
-	counts map[countKey]int
-	now    func() time.Time
+	mu      sync.Mutex
+	start   time.Time
+	seq     int64
+	other   []Event // events that are neither a compact produce outcome nor a sample
+	prod    produceLog
+	series  seriesSet
+	counts  map[countKey]int
+	written int64 // records in SinkWrite events
+	scale   int
+	now     func() time.Time
 }
 
 type countKey struct {
@@ -101,25 +113,53 @@ type countKey struct {
 
 // New returns an empty history whose clock starts now.
 func New() *History {
-	return &History{start: time.Now(), now: time.Now, counts: map[countKey]int{}}
+	now := time.Now()
+	return &History{start: now, now: time.Now, counts: map[countKey]int{}, prod: newProduceLog(now), series: newSeriesSet(DefaultSeriesCap)}
 }
 
 // Start is when the history began.
 func (h *History) Start() time.Time { return h.start }
+
+// SetScale records the scale factor of the run this history belongs to (see
+// harness.Run.Scale); triggers that count records (nemesis.AfterAcked) move
+// with it. Values below 1 read as 1.
+func (h *History) SetScale(n int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.scale = n
+}
+
+// Scale is the run's scale factor, 1 unless SetScale said otherwise.
+func (h *History) Scale() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return max(h.scale, 1)
+}
 
 // Append stamps e with the next sequence number and, if e.At is zero, the
 // current time, and appends it. It returns the stored event.
 func (h *History) Append(e Event) Event {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	e.Seq = int64(len(h.events))
+	e.Seq = h.seq
+	h.seq++
 	if e.At.IsZero() {
 		e.At = h.now()
 	}
-	h.events = append(h.events, e)
+	switch {
+	case compactProduce(e):
+		h.prod.add(e)
+	case compactSample(e):
+		h.series.add(e)
+	default:
+		h.other = append(h.other, e)
+	}
 	h.counts[countKey{e.Type, ""}]++
 	if e.Outcome != "" {
 		h.counts[countKey{e.Type, e.Outcome}]++
+	}
+	if e.Type == SinkWrite {
+		h.written += int64(e.Records)
 	}
 	return e
 }
@@ -159,33 +199,135 @@ func (h *History) Note(process, text string) {
 	h.Append(Event{Type: Note, Process: process, Text: text})
 }
 
-// Events returns a copy of every event so far, in append order.
+// Events returns a copy of every event so far, in append order. At scale
+// this is the expensive way in (an Event is ~300 bytes): prefer Each,
+// EachProduce, Filter on the small types, or Downsampled.
 func (h *History) Events() []Event {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	out := make([]Event, len(h.events))
-	copy(out, h.events)
+	var out []Event
+	h.Each(func(e Event) bool { out = append(out, e); return true })
 	return out
 }
 
-// Len is the number of events so far.
+// Len is the number of events so far (samples merged away by a bounded
+// series no longer count).
 func (h *History) Len() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return len(h.events)
+	return h.prod.n + h.series.len() + len(h.other)
 }
 
 // Filter returns the events of type t, in order.
 func (h *History) Filter(t Type) []Event {
+	var out []Event
+	h.each(func(tt Type) bool { return tt == t }, 1, func(e Event) bool { out = append(out, e); return true })
+	return out
+}
+
+// Each calls fn with every event in append order until fn returns false.
+// It holds no lock while fn runs (fn may call the history).
+func (h *History) Each(fn func(Event) bool) {
+	h.each(func(Type) bool { return true }, 1, fn)
+}
+
+// Downsampled returns every event except produce outcomes, and of those
+// at most about maxProduce, evenly spaced (every k-th), with k: each one
+// kept stands for k. Reports draw a production-sized run from it; the
+// counts (Count) stay exact. maxProduce ≤ 0 keeps every outcome (k = 1).
+func (h *History) Downsampled(maxProduce int) (events []Event, every int) {
+	h.mu.Lock()
+	n := h.prod.n
+	h.mu.Unlock()
+	every = 1
+	if maxProduce > 0 && n > maxProduce {
+		every = (n + maxProduce - 1) / maxProduce
+	}
+	h.each(func(Type) bool { return true }, every, func(e Event) bool { events = append(events, e); return true })
+	return events, every
+}
+
+// EachProduce calls fn with the record ID and outcome of every produce
+// outcome in append order (the cheap walk the ledger needs).
+func (h *History) EachProduce(fn func(id uint64, o Outcome)) {
+	h.mu.Lock()
+	snap := h.prod.snapshot()
+	h.mu.Unlock()
+	snap.each(1, func(e *Event) bool { fn(e.RecordID, e.Outcome); return true })
+}
+
+// Written is the number of records in the SinkWrite events so far.
+func (h *History) Written() int64 {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var out []Event
-	for _, e := range h.events {
-		if e.Type == t {
-			out = append(out, e)
+	return h.written
+}
+
+// Bytes is an estimate of the memory the history holds, for reports and
+// for the scale limits.
+func (h *History) Bytes() int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.prod.bytes() + h.series.bytes() + int64(len(h.other))*int64(eventSize)
+}
+
+// each merges the three stores by sequence number, keeping the events
+// whose type keep accepts and one produce outcome in every.
+func (h *History) each(keep func(Type) bool, every int, fn func(Event) bool) {
+	h.mu.Lock()
+	var other []Event
+	for _, e := range h.other {
+		if keep(e.Type) {
+			other = append(other, e)
 		}
 	}
-	return out
+	var samples []Event
+	if keep(Metric) {
+		samples = h.series.events()
+	}
+	var snap produceSnapshot
+	wantProduce := keep(Produce)
+	if wantProduce {
+		snap = h.prod.snapshot()
+	}
+	h.mu.Unlock()
+	if len(samples) > 0 {
+		other = mergeBySeq(other, samples)
+	}
+	i := 0
+	stopped := false
+	if wantProduce {
+		snap.each(every, func(p *Event) bool {
+			for i < len(other) && other[i].Seq < p.Seq {
+				if !fn(other[i]) {
+					stopped = true
+					return false
+				}
+				i++
+			}
+			if !fn(*p) {
+				stopped = true
+				return false
+			}
+			return true
+		})
+	}
+	for ; !stopped && i < len(other); i++ {
+		if !fn(other[i]) {
+			return
+		}
+	}
+}
+
+// mergeBySeq merges two slices each ordered by Seq.
+func mergeBySeq(a, b []Event) []Event {
+	out := make([]Event, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if a[0].Seq < b[0].Seq {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	return append(append(out, a...), b...)
 }
 
 // FaultSpan is one fault from start to heal (Healed is zero if it never healed).

@@ -215,8 +215,11 @@ func When(cond func() bool) Trigger {
 	}
 }
 
-// AfterAcked fires once the history holds at least n acked produce outcomes.
+// AfterAcked fires once the history holds at least n acked produce
+// outcomes; at scale N (History.Scale) n×N: the trigger moves with the
+// workload's records.
 func AfterAcked(h *history.History, n int) Trigger {
+	n *= h.Scale()
 	return When(func() bool { return h.Count(history.Produce, history.Acked) >= n })
 }
 
