@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    ?= ./...
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all demo test test-embedded test-containers images-if-docker bench lint images clean docker-engine kafka-dist
+.PHONY: all demo test test-embedded test-containers images-if-docker bench lint images clean docker-engine kafka-dist connect-dist connect-plugins smt-test
 
 all: lint test
 
@@ -51,6 +51,18 @@ docker-engine:
 ## kafka-dist: resolve the Apache Kafka distribution pinned in java/kafka-dist/pom.xml through Maven (cached).
 kafka-dist:
 	@scripts/kafka-dist.sh
+
+## connect-dist: resolve the Kafka Connect worker pinned in java/connect-dist/pom.xml through Maven (cached).
+connect-dist:
+	@scripts/connect-dist.sh
+
+## connect-plugins: build java/smt (the header router pair and the line sink) into a cached plugin.path directory.
+connect-plugins:
+	@scripts/connect-plugins.sh
+
+## smt-test: the JUnit tests of java/smt (both header router variants, the line sink), run by Maven.
+smt-test:
+	cd java/smt && mvn -q -B test && rm -rf target
 
 ## images: build the container images (FROM scratch, static Go binaries, no pulls).
 images:

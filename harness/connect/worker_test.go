@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/pipechaos/pipechaos/connectors"
 	"github.com/pipechaos/pipechaos/harness/connect"
 )
 
@@ -104,6 +105,17 @@ func TestWorker(t *testing.T) {
 		require.Less(t, len(buggyLines), len(want.route))
 		require.Positive(t, buggyLag)
 
+		// SIGSTOP: the process is stopped and its REST API does not answer; SIGCONT: it answers again.
+		require.NoError(t, w.Pause())
+		require.Eventually(t, func() bool { return procState(w.PID()) == "T" }, 10*time.Second, 50*time.Millisecond, "the worker is not stopped after SIGSTOP")
+		pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err = w.Status(pctx, "fixed")
+		pcancel()
+		require.Error(t, err, "a paused worker answered its REST API")
+		require.NoError(t, w.Resume())
+		_, err = w.WaitStatus(wctx, "fixed", connect.Status.AllRunning)
+		require.NoError(t, err, "the worker did not come back after SIGCONT")
+
 		// kill -9: the process and its group are gone, nothing listens.
 		pid := w.PID()
 		require.NoError(t, w.Kill())
@@ -130,6 +142,43 @@ func TestWorker(t *testing.T) {
 		require.NoError(t, w.Close())
 		require.NoDirExists(t, dir)
 		require.ErrorIs(t, syscall.Kill(-pid, 0), syscall.ESRCH)
+	})
+
+	t.Run("a connector as a connectors.Sink: Run fails with the FAILED task, or runs until Close", func(t *testing.T) {
+		out := t.TempDir()
+		factory := func(router string) connectors.SinkFactory {
+			return connect.SinkFactory(connect.SinkConfig{
+				Worker: connect.Config{PluginPath: []string{plugins}, Root: root, Logf: t.Logf},
+				Connector: map[string]string{"connector.class": sinkClass, "file": filepath.Join(out, "${name}"), "tasks.max": "2",
+					"header.converter": "org.apache.kafka.connect.storage.StringConverter", "errors.tolerance": "none",
+					"transforms": "site", "transforms.site.type": router},
+			})
+		}
+		_, err := factory(routerClass)(connectors.Addresses{Brokers: []string{b.Bootstrap}, Topic: "audit"}, "bad")
+		require.NoError(t, err)
+		bad := connect.SinkFactory(connect.SinkConfig{Connector: map[string]string{"connector.class": sinkClass, "file": "${nowhere}"}})
+		_, err = bad(connectors.Addresses{Brokers: []string{b.Bootstrap}}, "bad")
+		require.ErrorContains(t, err, "unknown placeholder ${nowhere}")
+
+		s, err := factory(buggyClass)(connectors.Addresses{Brokers: []string{b.Bootstrap}, Topic: "audit", Group: "audit-buggy"}, "buggy-sink")
+		require.NoError(t, err)
+		rctx, rcancel := context.WithTimeout(ctx, 3*time.Minute)
+		defer rcancel()
+		err = s.Run(rctx)
+		require.ErrorContains(t, err, "FAILED per GET /connectors/buggy-sink/status")
+		t.Logf("buggy sink's Run: %v", err)
+		require.Equal(t, int64(len(want.route)), lag(ctx, t, adm, "audit-buggy", "audit"), "the connector committed in the scenario's group")
+
+		s, err = factory(routerClass)(connectors.Addresses{Brokers: []string{b.Bootstrap}, Topic: "audit", Group: "audit-fixed"}, "fixed-sink")
+		require.NoError(t, err)
+		done := make(chan error, 1)
+		go func() { done <- s.Run(rctx) }()
+		waitLines(rctx, t, filepath.Join(out, "fixed-sink"), len(want.route))
+		require.Eventually(t, func() bool { return lag(ctx, t, adm, "audit-fixed", "audit") == 0 }, time.Minute, 200*time.Millisecond)
+		dir := s.(*connect.Sink).Worker().Dir()
+		s.Close()
+		require.NoError(t, <-done)
+		require.NoDirExists(t, dir, "the sink's worker was not cleaned up")
 	})
 
 	t.Run("a huge flush size under a small heap ends in an OOM seen from outside", func(t *testing.T) {
@@ -345,3 +394,17 @@ func lag(ctx context.Context, t *testing.T, adm *kadm.Client, group, topic strin
 func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
 
 func firstLine(s string) string { l, _, _ := strings.Cut(s, "\n"); return l }
+
+// procState is the state letter of /proc/<pid>/stat ("T": stopped).
+func procState(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || i+2 >= len(s) {
+		return ""
+	}
+	return s[i+2 : i+3]
+}
