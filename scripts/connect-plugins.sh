@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds pipechaos's own Kafka Connect plugins (java/smt: the header router,
-# fixed and buggy, and the line sink) with Maven (`mvn -q package`, tests
-# skipped: `make smt-test` runs them) into
+# fixed and buggy, the line sink and the small S3 sink) with Maven (`mvn -q
+# package`, tests skipped: `make smt-test` runs them) into
 #   $PIPECHAOS_CACHE/connect-plugins/<hash>/pipechaos-smt/pipechaos-connect-smt-1.jar
+# with its runtime dependencies (the AWS SDK's S3 client) beside it
 # and prints $PIPECHAOS_CACHE/connect-plugins/<hash>, a directory to give a
 # worker as its plugin.path (each plugin in a directory of its own). <hash>
 # is the sha256 of java/smt's sources and pom: unchanged sources are built
@@ -26,11 +27,10 @@ mkdir -p "$CACHE/connect-plugins"
 tmp="$(mktemp -d "$CACHE/connect-plugins/.tmp.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 cp -r "$src/pom.xml" "$src/src" "$tmp/"
-(cd "$tmp" && "$MVN" -q -B package -DskipTests) >&2 || {
+(cd "$tmp" && "$MVN" -q -B package dependency:copy-dependencies -DskipTests -DincludeScope=runtime -DoutputDirectory="$tmp/out/pipechaos-smt") >&2 || {
 	echo "connect-plugins: mvn package failed for $src" >&2
 	exit 1
 }
-mkdir -p "$tmp/out/pipechaos-smt"
 cp "$tmp"/target/pipechaos-connect-smt-*.jar "$tmp/out/pipechaos-smt/"
 touch "$tmp/out/.complete"
 rm -rf "$dist"

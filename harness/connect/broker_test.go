@@ -13,7 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/pipechaos/pipechaos/harness/checker"
 
 	"github.com/pipechaos/pipechaos/harness/connect"
 )
@@ -74,7 +79,7 @@ func startBroker(t *testing.T) *testBroker {
 		t.Fatal(err)
 	}
 	java := func(args ...string) *exec.Cmd {
-		base := []string{"-Xmx256m", "-Dlog4j2.configurationFile=" + filepath.Join(dist, "log4j2.properties"),
+		base := []string{"-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Dlog4j2.configurationFile=" + filepath.Join(dist, "log4j2.properties"),
 			"-Dpipechaos.log=" + filepath.Join(dir, "broker.log"), "-cp", filepath.Join(dist, "libs", "*")}
 		return exec.Command("java", append(base, args...)...)
 	}
@@ -140,4 +145,65 @@ func tailOf(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// testMinIO is a MinIO server (the binary images/build.sh builds into
+// ~/.cache/pipechaos/bin) on 127.0.0.1 with one bucket.
+type testMinIO struct {
+	Endpoint, AccessKey, SecretKey, Bucket string
+	Client                                 *minio.Client
+}
+
+const minioBinary = "minio-v0.0.0-20260212201848-7aac2a2c5b7c"
+
+// startMinIO starts MinIO for the test, or skips it with the reason when
+// the binary is not built.
+func startMinIO(t *testing.T, bucket string) *testMinIO {
+	t.Helper()
+	home, _ := os.UserHomeDir()
+	bin := filepath.Join(home, ".cache", "pipechaos", "bin", minioBinary)
+	if _, err := os.Stat(bin); err != nil {
+		t.Skipf("no MinIO binary at %s: images/build.sh builds it", bin)
+	}
+	m := &testMinIO{Endpoint: fmt.Sprintf("127.0.0.1:%d", freePort(t)), AccessKey: "pipechaos", SecretKey: "pipechaos-secret", Bucket: bucket}
+	cmd := exec.Command(bin, "server", "--quiet", "--address", m.Endpoint, "--console-address", fmt.Sprintf("127.0.0.1:%d", freePort(t)), t.TempDir())
+	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+m.AccessKey, "MINIO_ROOT_PASSWORD="+m.SecretKey, "MINIO_BROWSER=off")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	require.NoError(t, cmd.Start())
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); <-done })
+	cl, err := minio.New(m.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(m.AccessKey, m.SecretKey, "")})
+	require.NoError(t, err)
+	m.Client = cl
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for {
+		if err := cl.MakeBucket(ctx, bucket, minio.MakeBucketOptions{}); err == nil {
+			return m
+		}
+		select {
+		case <-done:
+			t.Fatalf("minio ended: %s", cmd.ProcessState)
+		case <-ctx.Done():
+			t.Fatal("minio did not take a bucket within a minute")
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// objects decodes every object of the bucket with the checker's reader:
+// record ID → the keys of the objects holding it.
+func (m *testMinIO) objects(ctx context.Context, t *testing.T) map[uint64][]string {
+	t.Helper()
+	out := map[uint64][]string{}
+	for o := range m.Client.ListObjects(ctx, m.Bucket, minio.ListObjectsOptions{Recursive: true}) {
+		require.NoError(t, o.Err)
+		obj, err := m.Client.GetObject(ctx, m.Bucket, o.Key, minio.GetObjectOptions{})
+		require.NoError(t, err)
+		err = checker.DecodeObject(o.Key, obj, func(f checker.Found) { out[f.ID] = append(out[f.ID], o.Key) })
+		obj.Close()
+		require.NoError(t, err, "the checker cannot read %s", o.Key)
+	}
+	return out
 }

@@ -234,5 +234,24 @@ func (s *Sink) isClosed() bool {
 	}
 }
 
+// Kill ends the worker with SIGKILL, as a crash would: no offset commit,
+// no leaving the group. Run returns the worker's end as its error (a
+// supervisor restarts the sink, which resumes from the committed offsets).
+func (s *Sink) Kill() error {
+	if w := s.Worker(); w != nil {
+		return w.Kill()
+	}
+	return nil
+}
+
+// PeakRSS is the worker's peak resident set size in bytes, measured from
+// outside (0 before Run started it).
+func (s *Sink) PeakRSS() int64 {
+	if w := s.Worker(); w != nil {
+		return w.PeakRSS()
+	}
+	return 0
+}
+
 // Close implements connectors.Sink: Run stops the worker and returns nil.
 func (s *Sink) Close() { s.once.Do(func() { close(s.closed) }) }

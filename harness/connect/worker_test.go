@@ -36,7 +36,7 @@ func TestWorker(t *testing.T) {
 	if why := connect.Available(); why != "" {
 		t.Skip(why)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	begin := time.Now()
 	dist, err := connect.ResolveDist(ctx)
@@ -72,7 +72,7 @@ func TestWorker(t *testing.T) {
 		require.NoError(t, w.PutConnector(ctx, "buggy", lineSink(filepath.Join(out, "buggy"), "audit", buggyClass, 1)))
 
 		// Fixed: every record written once, under the route its header calls for.
-		wctx, wcancel := context.WithTimeout(ctx, 2*time.Minute)
+		wctx, wcancel := context.WithTimeout(ctx, 5*time.Minute)
 		defer wcancel()
 		got := waitLines(wctx, t, filepath.Join(out, "fixed"), len(want.route))
 		misrouted, exc := 0, map[string]int{}
@@ -162,7 +162,7 @@ func TestWorker(t *testing.T) {
 
 		s, err := factory(buggyClass)(connectors.Addresses{Brokers: []string{b.Bootstrap}, Topic: "audit", Group: "audit-buggy"}, "buggy-sink")
 		require.NoError(t, err)
-		rctx, rcancel := context.WithTimeout(ctx, 3*time.Minute)
+		rctx, rcancel := context.WithTimeout(ctx, 8*time.Minute)
 		defer rcancel()
 		err = s.Run(rctx)
 		require.ErrorContains(t, err, "FAILED per GET /connectors/buggy-sink/status")
@@ -175,10 +175,72 @@ func TestWorker(t *testing.T) {
 		go func() { done <- s.Run(rctx) }()
 		waitLines(rctx, t, filepath.Join(out, "fixed-sink"), len(want.route))
 		require.Eventually(t, func() bool { return lag(ctx, t, adm, "audit-fixed", "audit") == 0 }, time.Minute, 200*time.Millisecond)
-		dir := s.(*connect.Sink).Worker().Dir()
+		// Kill: Run reports the worker's end; nothing is left behind.
+		ks := s.(*connect.Sink)
+		dir, pid := ks.Worker().Dir(), ks.Worker().PID()
+		require.Positive(t, ks.PeakRSS())
+		require.NoError(t, ks.Kill())
+		require.ErrorContains(t, <-done, "ended by signal 9")
+		require.NoDirExists(t, dir, "the killed sink's worker directory was left behind")
+		require.ErrorIs(t, syscall.Kill(-pid, 0), syscall.ESRCH)
+
+		// A new instance in the same group resumes from the committed offsets; Close ends Run with nil.
+		s, err = factory(routerClass)(connectors.Addresses{Brokers: []string{b.Bootstrap}, Topic: "audit", Group: "audit-fixed"}, "fixed-sink-2")
+		require.NoError(t, err)
+		go func() { done <- s.Run(rctx) }()
+		require.Eventually(t, func() bool { w := s.(*connect.Sink).Worker(); return w != nil && w.Starts() == 1 }, 2*time.Minute, 100*time.Millisecond)
+		_, err = s.(*connect.Sink).Worker().WaitStatus(rctx, "fixed-sink-2", connect.Status.AllRunning)
+		require.NoError(t, err)
+		dir = s.(*connect.Sink).Worker().Dir()
 		s.Close()
 		require.NoError(t, <-done)
 		require.NoDirExists(t, dir, "the sink's worker was not cleaned up")
+		require.Empty(t, readLines(t, filepath.Join(out, "fixed-sink-2")), "the second instance rewrote records the group had committed")
+	})
+
+	t.Run("the router pair in front of an S3 sink, into MinIO, read by the checker", func(t *testing.T) {
+		fixed, buggy := startMinIO(t, "audit-fixed"), startMinIO(t, "audit-buggy")
+		w, err := connect.Start(ctx, connect.Config{Bootstrap: b.Bootstrap, Group: "connect-s3", ReplicationFactor: 1,
+			PluginPath: []string{plugins}, Root: root, Logf: t.Logf})
+		t.Cleanup(func() { w.Close() })
+		require.NoError(t, err)
+		s3 := func(m *testMinIO, router string) map[string]string {
+			return map[string]string{"connector.class": "io.pipechaos.connect.S3JsonSink", "topics": "audit", "tasks.max": "2",
+				"s3.endpoint": "http://" + m.Endpoint, "s3.bucket": m.Bucket, "s3.access.key": m.AccessKey, "s3.secret.key": m.SecretKey,
+				"flush.size": "50", "errors.tolerance": "none", "header.converter": "org.apache.kafka.connect.storage.StringConverter",
+				"transforms": "site", "transforms.site.type": router}
+		}
+		require.NoError(t, w.PutConnector(ctx, "s3-fixed", s3(fixed, routerClass)))
+		require.NoError(t, w.PutConnector(ctx, "s3-buggy", s3(buggy, buggyClass)))
+		sctx, scancel := context.WithTimeout(ctx, 5*time.Minute)
+		defer scancel()
+		var got map[uint64][]string
+		for {
+			got = fixed.objects(sctx, t)
+			if len(got) >= len(want.route) || sctx.Err() != nil {
+				break
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+		require.Len(t, got, len(want.route), "records of the fixed pipeline in the bucket")
+		misrouted, dups := 0, 0
+		for id, keys := range got {
+			if len(keys) > 1 {
+				dups++
+			}
+			if !strings.HasPrefix(keys[0], want.route[strconv.FormatUint(id, 10)]+"/topics/audit/partition=") {
+				misrouted++
+			}
+		}
+		require.Zero(t, dups, "records in more than one object")
+		require.Zero(t, misrouted, "records under the wrong route prefix")
+		st, err := w.WaitStatus(sctx, "s3-buggy", func(s connect.Status) bool { return len(s.Failed()) > 0 })
+		require.NoError(t, err, "the buggy pipeline's task never FAILED per the REST API")
+		require.Eventually(t, func() bool { return lag(ctx, t, adm, "connect-s3-fixed", "audit") == 0 }, time.Minute, 200*time.Millisecond)
+		lost := len(want.route) - len(buggy.objects(ctx, t))
+		t.Logf("S3: fixed: %d records in %s, none misrouted or duplicated; buggy: %s, %d of %d acked records never reached %s (lag %d)",
+			len(got), fixed.Bucket, st, lost, len(want.route), buggy.Bucket, lag(ctx, t, adm, "connect-s3-buggy", "audit"))
+		require.Positive(t, lost)
 	})
 
 	t.Run("a huge flush size under a small heap ends in an OOM seen from outside", func(t *testing.T) {
@@ -191,7 +253,7 @@ func TestWorker(t *testing.T) {
 		cfg := lineSink(filepath.Join(t.TempDir(), "clicks"), "clicks", "", 1)
 		cfg["flush.size"] = "10000000"
 		require.NoError(t, w.PutConnector(ctx, "clicks", cfg))
-		octx, ocancel := context.WithTimeout(ctx, 3*time.Minute)
+		octx, ocancel := context.WithTimeout(ctx, 5*time.Minute)
 		defer ocancel()
 		e, err := w.Wait(octx)
 		require.NoError(t, err, "the worker did not end; status then: %v", func() string { s, _ := w.Status(ctx, "clicks"); return s.String() }())
