@@ -14,8 +14,8 @@ demo:
 ## test: lint; the whole suite with the race detector (embedded backend, plus
 ## the containers backend's own tests); then the scenario catalogue again on the
 ## containers backend. Without Docker the container parts skip with the reason,
-## unless CI=true, where they fail.
-test: lint images-if-docker test-embedded test-containers
+## unless CI=true, where they fail. Last, the JUnit tests of java/smt.
+test: lint images-if-docker test-embedded test-containers smt-test
 
 test-embedded:
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
