@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    ?= ./...
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all demo test test-embedded test-containers images-if-docker bench lint images clean docker-engine kafka-dist connect-dist connect-plugins smt-test
+.PHONY: all demo test test-embedded test-nodes test-containers images-if-docker bench lint images clean docker-engine kafka-dist connect-dist connect-plugins smt-test
 
 all: lint test
 
@@ -15,10 +15,17 @@ demo:
 ## the containers backend's own tests); then the scenario catalogue again on the
 ## containers backend. Without Docker the container parts skip with the reason,
 ## unless CI=true, where they fail. Last, the JUnit tests of java/smt.
-test: lint images-if-docker test-embedded test-containers smt-test
+test: lint images-if-docker test-embedded test-nodes test-containers smt-test
 
 test-embedded:
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+
+## test-nodes: the scenario catalogue on real Apache Kafka (the nodes backend:
+## brokers as processes in network namespaces; the distribution comes through
+## Maven, `make kafka-dist`; MinIO from scripts/minio-bin.sh).
+test-nodes: kafka-dist
+	@scripts/minio-bin.sh >/dev/null
+	PIPECHAOS_BACKEND=nodes $(GO) test -race -count=1 -timeout 40m ./scenarios/...
 
 test-containers: images-if-docker
 	@if [ -n "$$PIPECHAOS_DOCKER_UNAVAILABLE" ]; then echo "containers backend: not exercised: $$PIPECHAOS_DOCKER_UNAVAILABLE"; \

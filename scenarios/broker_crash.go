@@ -43,10 +43,15 @@ func runBrokerCrash(ctx context.Context, r *harness.Run, build sinkBuilder) erro
 	defer pl.close()
 	r.Logf("the sink consumes %q (6 partitions of a three-broker region); broker 1 crashes after 800 acked records "+
 		"and restarts on its data after 1800", pl.topic)
+	before := narrateLeaders(ctx, r, "leaders before the crash", pl.topic, nil)
 	sched := r.Schedule(ctx, nemesis.Step{
 		Nemesis: nemesis.BrokerCrash{Region: env.Primary, Node: 1},
 		Start:   nemesis.AfterAcked(r.History, 800),
-		Heal:    nemesis.AfterAcked(r.History, 1800),
+		Heal: func(ctx context.Context) error {
+			err := nemesis.AfterAcked(r.History, 1800)(ctx)
+			narrateLeaders(ctx, r, "leaders while broker 1 is down", pl.topic, before)
+			return err
+		},
 	})
 	_, perr := r.Produce(ctx, workload.Config{Topic: pl.topic, Records: 4000, Rate: 2500}, pl.prod)
 	if err := errors.Join(perr, sched.Stop(context.WithoutCancel(ctx))); err != nil {
@@ -56,6 +61,7 @@ func runBrokerCrash(ctx context.Context, r *harness.Run, build sinkBuilder) erro
 		return errors.New("the broker crash never happened (the workload ended first): the run proves nothing")
 	}
 	narrateFaults(r)
+	narrateLeaders(ctx, r, "leaders after the restart", pl.topic, before)
 	peak, at := history.Peak(r.History.Events(), "lag_total")
 	r.Logf("the sink's lag peaked at %.0f records, %s into the run", peak, since(r, at))
 	if err := checkKafkaDuplicates(ctx, r, pl.topic); err != nil {

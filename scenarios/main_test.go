@@ -26,6 +26,10 @@ type reportingMain struct{ m *testing.M }
 
 func (r reportingMain) Run() int {
 	code := r.m.Run()
+	if err := backends.CloseShared(); err != nil {
+		fmt.Fprintf(os.Stderr, "close the shared environment: %v\n", err)
+		code = 1
+	}
 	if dir := os.Getenv("PIPECHAOS_REPORT_DIR"); dir != "" {
 		outcomesMu.Lock()
 		defer outcomesMu.Unlock()

@@ -1,0 +1,5 @@
+package scenarios
+
+import "testing"
+
+func TestAcksDurability(t *testing.T) { runScenario(t, "acks-durability") }
