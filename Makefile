@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    ?= ./...
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all demo test test-embedded test-nodes test-containers images-if-docker bench lint images clean docker-engine kafka-dist
+.PHONY: all demo test test-embedded test-nodes test-containers images-if-docker bench lint images clean docker-engine kafka-dist connect-dist connect-plugins smt-test
 
 all: lint test
 
@@ -14,8 +14,8 @@ demo:
 ## test: lint; the whole suite with the race detector (embedded backend, plus
 ## the containers backend's own tests); then the scenario catalogue again on the
 ## containers backend. Without Docker the container parts skip with the reason,
-## unless CI=true, where they fail.
-test: lint images-if-docker test-embedded test-containers
+## unless CI=true, where they fail. Last, the JUnit tests of java/smt.
+test: lint images-if-docker test-embedded test-containers smt-test
 
 test-embedded:
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
@@ -66,6 +66,18 @@ docker-engine:
 ## kafka-dist: resolve the Apache Kafka distribution pinned in java/kafka-dist/pom.xml through Maven (cached).
 kafka-dist:
 	@scripts/kafka-dist.sh
+
+## connect-dist: resolve the Kafka Connect worker pinned in java/connect-dist/pom.xml through Maven (cached).
+connect-dist:
+	@scripts/connect-dist.sh
+
+## connect-plugins: build java/smt (the header router pair and the line sink) into a cached plugin.path directory.
+connect-plugins:
+	@scripts/connect-plugins.sh
+
+## smt-test: the JUnit tests of java/smt (both header router variants, the line sink), run by Maven.
+smt-test:
+	cd java/smt && mvn -q -B test && rm -rf target
 
 ## images: build the container images (FROM scratch, static Go binaries; the
 ## real Kafka image on a debootstrapped JRE base; no pulls).
