@@ -471,3 +471,31 @@ func (r *Region) RSS() map[int32]int64 {
 func (r *Region) String() string {
 	return fmt.Sprintf("region %s: brokers %s", r.name, strings.Join(r.Bootstrap(), ", "))
 }
+
+// warmGroups waits until the region answers for a consumer group. Real
+// Kafka creates __consumer_offsets only when the first group is asked
+// for, and answers COORDINATOR_NOT_AVAILABLE for seconds meanwhile; a
+// scenario's first commit or offset fetch must not pay for that (the
+// in-memory backends have it at once). The topic is internal, so Reset
+// keeps it.
+func (r *Region) warmGroups(ctx context.Context) error {
+	cl, err := r.Client()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	for {
+		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := adm.FetchOffsets(qctx, "pipechaos-warmup")
+		cancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("region %s: no group coordinator (%v): %w", r.name, err, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
