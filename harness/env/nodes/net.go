@@ -21,7 +21,7 @@ const (
 	slots        = 16
 	maxNodes     = 13 // a /28 holds 14 hosts, one is the bridge
 
-	clientPort     = 9092 // clients (and, in front of it later, the protocol proxy)
+	clientPort     = 9092 // the protocol proxy (Region.front) in front of it, for clients
 	controllerPort = 9093 // KRaft controllers
 	replPort       = 9094 // inter-broker replication
 

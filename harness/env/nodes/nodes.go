@@ -149,6 +149,9 @@ func start(cfg env.Config, registerClose func(*Environment)) (_ *Environment, er
 			if err == nil {
 				t1 := time.Now()
 				err = r.start(ctx, r.brokers...)
+				if err == nil {
+					err = r.warmGroups(ctx)
+				}
 				cfg.Logf("nodes: region %s laid out in %v, its brokers ready %v later", name, t1.Sub(t0).Round(time.Millisecond), time.Since(t1).Round(time.Millisecond))
 			}
 			e.mu.Lock()

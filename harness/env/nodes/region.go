@@ -16,7 +16,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/pipechaos/pipechaos/fakes/kafkaproxy"
 	"github.com/pipechaos/pipechaos/harness/env"
+	"github.com/pipechaos/pipechaos/harness/env/protoproxy"
 )
 
 // Region is one KRaft cluster of combined broker+controller nodes.
@@ -27,13 +29,17 @@ type Region struct {
 	rf      int
 	minISR  int
 
-	// front is the address clients use for each broker, by node id: the
-	// broker's own client listener, or whatever stands in front of it (a
-	// Kafka protocol proxy rewriting metadata to keep clients on it).
-	// Bootstrap, Client and every harness-side client read it; nothing
-	// else hands out broker addresses.
+	// front is what clients reach the brokers through: a Kafka protocol
+	// proxy (in the harness's own namespace) over each broker's client
+	// listener, rewriting metadata so clients stay on it, and answering or
+	// slowing chosen requests (InjectError, SlowRequests). Bootstrap,
+	// Client and every harness-side client go through it; nothing else
+	// hands out broker addresses.
+	front *protoproxy.Front
+
 	mu    sync.Mutex
-	front []string
+	heals map[int]func() // faults installed on front, healed by reset
+	next  int
 }
 
 // broker is one node of a region.
@@ -51,6 +57,8 @@ var (
 	_ env.BrokerPauser    = (*Region)(nil)
 	_ env.PeerPartitioner = (*Region)(nil)
 	_ env.Replicated      = (*Region)(nil)
+	_ env.ProtocolFaulter = (*Region)(nil)
+	_ env.RequestSlower   = (*Region)(nil)
 )
 
 // newRegion lays out the region's nodes (namespaces, configs, formatted
@@ -66,7 +74,6 @@ func (e *Environment) newRegion(name string, first int) (*Region, error) {
 		b := &broker{id: int32(i), node: fmt.Sprintf("%s-%d", name, i), host: e.net.hostIP(first + i)}
 		voters = append(voters, fmt.Sprintf("%d@%s", i, hp(b.host, controllerPort)))
 		r.brokers = append(r.brokers, b)
-		r.front = append(r.front, hp(b.host, clientPort))
 	}
 	cluster := clusterID()
 	errs := make([]error, n)
@@ -75,7 +82,20 @@ func (e *Environment) newRegion(name string, first int) (*Region, error) {
 		wg.Go(func() { errs[i] = e.layoutBroker(r, b, first+i, voters, cluster) })
 	}
 	wg.Wait()
-	return r, errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return r, err
+	}
+	upstream := map[int32]string{}
+	for _, b := range r.brokers {
+		upstream[b.id] = hp(b.host, clientPort)
+	}
+	front, err := protoproxy.New(kafkaproxy.Config{Brokers: upstream})
+	if err != nil {
+		return r, fmt.Errorf("protocol proxy of region %s: %w", name, err)
+	}
+	r.front = front
+	e.addCloser(front.Close) // closers run before the brokers are killed
+	return r, nil
 }
 
 func (e *Environment) layoutBroker(r *Region, b *broker, index int, voters []string, cluster string) error {
@@ -119,11 +139,57 @@ func (e *Environment) format(b *broker, cluster string) error {
 
 func (r *Region) Name() string { return r.name }
 
-// Bootstrap is every broker's client address (front).
-func (r *Region) Bootstrap() []string {
+// Bootstrap is the front's listener for every broker.
+func (r *Region) Bootstrap() []string { return r.front.Bootstrap() }
+
+// InjectError answers requests matching pf with its error code, at the
+// front, until heal.
+func (r *Region) InjectError(pf env.ProtocolFault) (func(), error) {
+	heal, err := r.front.InjectError(pf)
+	if err != nil {
+		return nil, fmt.Errorf("region %s: %w", r.name, err)
+	}
+	return r.tracked(heal), nil
+}
+
+// SlowRequests holds requests with API key key for d at the front, until
+// heal.
+func (r *Region) SlowRequests(key int16, d time.Duration) (func(), error) {
+	heal, err := r.front.SlowRequests(key, d)
+	if err != nil {
+		return nil, fmt.Errorf("region %s: %w", r.name, err)
+	}
+	return r.tracked(heal), nil
+}
+
+// tracked remembers heal until it is called, so reset can heal what a
+// test left installed.
+func (r *Region) tracked(heal func()) func() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return slices.Clone(r.front)
+	if r.heals == nil {
+		r.heals = map[int]func(){}
+	}
+	id := r.next
+	r.next++
+	r.heals[id] = heal
+	return func() {
+		r.mu.Lock()
+		delete(r.heals, id)
+		r.mu.Unlock()
+		heal()
+	}
+}
+
+// healFront heals every fault still installed on the front.
+func (r *Region) healFront() {
+	r.mu.Lock()
+	heals := r.heals
+	r.heals = nil
+	r.mu.Unlock()
+	for _, heal := range heals {
+		heal()
+	}
 }
 
 func (r *Region) Brokers() []int32 {
@@ -321,13 +387,20 @@ func (r *Region) ResumeBroker(_ context.Context, node int32) error {
 }
 
 // Isolate drops every packet between the broker's namespace and the root
-// namespace (clients, the harness); its peers still reach it.
+// namespace (clients, the front, the harness); its peers still reach it.
+// The front then closes its clients' connections to the broker, so live
+// connections close at once and new ones fail to reach it, as a client
+// cut off from the broker sees it.
 func (r *Region) Isolate(_ context.Context, node int32) error {
 	b, err := r.netFault(node, "isolate")
 	if err != nil {
 		return err
 	}
-	return r.e.net.cutClients(b.node)
+	if err := r.e.net.cutClients(b.node); err != nil {
+		return err
+	}
+	r.front.CloseConns(b.id)
+	return nil
 }
 
 func (r *Region) Reconnect(_ context.Context, node int32) error {
@@ -397,4 +470,32 @@ func (r *Region) RSS() map[int32]int64 {
 
 func (r *Region) String() string {
 	return fmt.Sprintf("region %s: brokers %s", r.name, strings.Join(r.Bootstrap(), ", "))
+}
+
+// warmGroups waits until the region answers for a consumer group. Real
+// Kafka creates __consumer_offsets only when the first group is asked
+// for, and answers COORDINATOR_NOT_AVAILABLE for seconds meanwhile; a
+// scenario's first commit or offset fetch must not pay for that (the
+// in-memory backends have it at once). The topic is internal, so Reset
+// keeps it.
+func (r *Region) warmGroups(ctx context.Context) error {
+	cl, err := r.Client()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	for {
+		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := adm.FetchOffsets(qctx, "pipechaos-warmup")
+		cancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("region %s: no group coordinator (%v): %w", r.name, err, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

@@ -97,6 +97,7 @@ func (e *Environment) Reset(ctx context.Context) error {
 }
 
 func (r *Region) reset(ctx context.Context) error {
+	r.healFront()
 	for _, b := range r.brokers {
 		if b.proc.running() {
 			_ = b.proc.signal(syscall.SIGCONT)
