@@ -63,8 +63,8 @@ type Exit struct {
 	// ByHarness is true when the harness sent the ending signal (Kill,
 	// Stop, Restart), as opposed to a crash of its own.
 	ByHarness bool `json:"by_harness,omitempty"`
-	// PeakRSS is the instance's peak resident set, bytes (wait4 maxrss,
-	// or the cgroup's or /proc's high-water mark when larger).
+	// PeakRSS is the instance's peak resident set, bytes: the largest
+	// /proc/<pid>/status VmHWM sampled (summed over its cgroup).
 	PeakRSS int64 `json:"peak_rss"`
 	// Ran is how long the instance ran.
 	Ran time.Duration `json:"ran_ns"`
@@ -274,9 +274,10 @@ loop:
 		if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			ex.Signal = ws.Signal().String()
 		}
-		if ru, ok := st.SysUsage().(*syscall.Rusage); ok {
-			ex.PeakRSS = ru.Maxrss << 10 // kilobytes on Linux
-		}
+		// Not wait4's ru_maxrss: a child started by vfork+exec inherits
+		// its parent's high-water mark there (the kernel records the
+		// parent's mm at exec), so a sink forked by a 500 MiB test binary
+		// would report 500 MiB. VmHWM belongs to the child's own mm.
 	}
 	p.mu.Lock()
 	ex.PeakRSS = max(ex.PeakRSS, p.hwm)
