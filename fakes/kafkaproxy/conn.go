@@ -56,7 +56,7 @@ func (p *Proxy) serve(n *node, client net.Conn) {
 		p.stats.DialErrors++
 		p.mu.Unlock()
 		p.logf("kafka proxy: broker %d at %s: %v", n.id, upstream, err)
-		client.Close()
+		reset(client)
 		return
 	}
 	c := &conn{p: p, node: n, client: client, up: up}
@@ -189,6 +189,19 @@ func (c *conn) respond(owed <-chan pending, fromUp <-chan []byte) {
 			return
 		}
 	}
+}
+
+// reset closes a client connection with a TCP reset rather than a FIN. A
+// client whose broker is down would have had its dial refused; through the
+// proxy it was accepted, so the nearest equivalent is a reset on its first
+// read. A FIN there would read as an immediate EOF, which clients take for
+// a TLS or SASL mismatch and do not retry (franz-go fails the producer ID
+// load and every buffered record with it).
+func reset(client net.Conn) {
+	if tc, ok := client.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	client.Close()
 }
 
 func (c *conn) fail(what string, err error) {

@@ -1,6 +1,9 @@
 package kafkaproxy_test
 
 import (
+	"errors"
+	"net"
+	"syscall"
 	"testing"
 	"time"
 
@@ -82,4 +85,47 @@ func TestAcksZeroProduceIsSwallowed(t *testing.T) {
 		resp, err := req.RequestWith(ctx, cl)
 		return err == nil && resp.Topics[0].Partitions[0].Offset == 1
 	}, 30*time.Second, 20*time.Millisecond, "exactly the one healed record is in the log")
+}
+
+// A broker that is down: its proxy listener still accepts, so the client's
+// connection must fail the way a refused dial would, as a network error
+// clients retry. The proxy resets it. A FIN instead reads as an immediate
+// EOF, which franz-go takes for a TLS or SASL mismatch and does not retry:
+// an idempotent producer that asked that broker for its producer ID would
+// fail every buffered record.
+func TestDeadBrokerConnectionIsReset(t *testing.T) {
+	kc, err := kfake.NewCluster(kfake.NumBrokers(2), kfake.SeedTopics(1, "down"))
+	require.NoError(t, err)
+	t.Cleanup(kc.Close)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	dead := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	p, err := kafkaproxy.Start(kafkaproxy.Config{Brokers: map[int32]string{0: kc.ListenAddrs()[0], 1: dead}, Logf: t.Logf})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, p.Close()) })
+	f := &fixture{kc: kc, p: p}
+	ctx := ctxT(t, 60*time.Second)
+
+	// A raw connection that sends nothing: only a reset tells it apart
+	// from a broker that hung up politely (a FIN reads as io.EOF).
+	// The reset may come so fast that the dial itself reports it.
+	raw, err := net.Dial("tcp", p.Addr(1))
+	if err == nil {
+		defer raw.Close()
+		require.NoError(t, raw.SetReadDeadline(time.Now().Add(30*time.Second)))
+		_, err = raw.Read(make([]byte, 1))
+	}
+	require.ErrorIs(t, err, syscall.ECONNRESET, "the dead broker's connection must be reset, not closed")
+
+	// And what a client makes of it: a network error, not the
+	// first-read EOF it does not retry.
+	cl, _ := f.client(t)
+	require.NoError(t, cl.Ping(ctx))
+	_, err = cl.Broker(1).Request(ctx, kmsg.NewPtrInitProducerIDRequest())
+	require.Error(t, err)
+	var eof *kgo.ErrFirstReadEOF
+	require.False(t, errors.As(err, &eof), "the dead broker's connection read as an immediate EOF: %v", err)
+	require.ErrorIs(t, err, syscall.ECONNRESET)
+	require.Positive(t, p.Stats().DialErrors)
 }
