@@ -14,8 +14,9 @@ demo:
 ## test: lint; the whole suite with the race detector (embedded backend, plus
 ## the containers backend's own tests); then the scenario catalogue again on the
 ## containers backend. Without Docker the container parts skip with the reason,
-## unless CI=true, where they fail. Last, the JUnit tests of java/smt.
-test: lint images-if-docker test-embedded test-containers smt-test
+## unless CI=true, where they fail. Then the catalogue on real Apache Kafka
+## (the nodes backend), and last the JUnit tests of java/smt.
+test: lint images-if-docker test-embedded test-containers test-nodes smt-test
 
 test-embedded:
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
@@ -25,6 +26,7 @@ test-embedded:
 ## Maven, `make kafka-dist`; MinIO from scripts/minio-bin.sh).
 test-nodes: kafka-dist
 	@scripts/minio-bin.sh >/dev/null
+	@echo "== scenario catalogue on the nodes backend (real Apache Kafka)"
 	PIPECHAOS_BACKEND=nodes $(GO) test -race -count=1 -timeout 40m ./scenarios/...
 
 test-containers: images-if-docker
