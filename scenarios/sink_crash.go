@@ -36,7 +36,7 @@ var _ = register(&harness.Scenario{
 	Fault: "three kill -9 of the sink process at seeded points after 600-5500 of 8000 acked records: while the store holds " +
 		"its PUT, after a PUT whose commit the coordinator refuses, while the group rebalances; restarted each time",
 	Checks: "0 lost (exactly-once: 0 duplicates, unless at-least-once is declared); every kill met the data; the group drains",
-	Budget: 45 * time.Second,
+	Budget: 60 * time.Second,
 	Run:    runSinkCrash,
 })
 

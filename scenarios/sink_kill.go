@@ -29,8 +29,11 @@ const (
 	inRebalance  killPoint = "during a rebalance"
 )
 
-// momentWait is how long a kill point waits for its moment.
-const momentWait = 5 * time.Second
+// momentWait is how long a kill point waits for its moment. After a kill
+// the group first waits out the dead member's session and rebalances, and
+// the restarted instance joins and fetches before it PUTs again: on a
+// loaded 2-core machine that took more than 5 s.
+const momentWait = 15 * time.Second
 
 // killer kills the supervised sink of a run at kill points.
 type killer struct {
