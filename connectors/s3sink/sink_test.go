@@ -80,13 +80,20 @@ func TestRerunOverwritesInsteadOfDuplicating(t *testing.T) {
 
 	cfg := r.config()
 	cfg.RotateInterval = time.Hour // size-based objects only: identical boundaries
+	// A drain flushes whatever is pending: start it only once every record
+	// is buffered, or the boundaries depend on how far the fetches got.
+	consumedAll := func(s *Sink) {
+		require.Eventually(t, func() bool { return val(s.m.consumed) == 500 }, 30*time.Second, 5*time.Millisecond)
+	}
 	s, _ := r.start(cfg)
+	consumedAll(s)
 	drain(t, s)
 	first := r.objects("topics/")
 
 	cfg.Group = "rerun"
 	cfg.Process = "rerun"
 	s2, _ := r.start(cfg)
+	consumedAll(s2)
 	drain(t, s2)
 	require.Equal(t, first, r.objects("topics/"))
 	requireExactlyOnce(t, r.ids("topics/"), 0, 500)
