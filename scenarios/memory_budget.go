@@ -56,6 +56,12 @@ const (
 	memFlushSize  = 10_000_000
 	memFlushBytes = 2 << 20
 	memRotate     = 3 * time.Second
+	// memDrainTimeout is how long the sink may take to write out the 30
+	// MiB burst in 2 MiB objects. On the 2-core CI machine, under -race and
+	// next to the other packages' JVMs, the fixed sink still had 300 of its
+	// 960 records to write 8 s after the burst (drainTimeout) while making
+	// steady progress; the scenario judges memory and loss, not speed.
+	memDrainTimeout = 30 * time.Second
 )
 
 // memBudget is what our sink process may grow by during the burst: 8 MiB
@@ -88,7 +94,7 @@ var _ = register(&harness.Scenario{
 		"while writes catch up; a bigger heap only moves the crash.",
 	Fault:  "a burst of 960 records of 32 KiB (30 MiB) into a sink whose flush size is 10M records",
 	Checks: "the sink process's peak RSS, measured from outside, grew by no more than its memory budget; every acked record in the bucket exactly once",
-	Budget: 20 * time.Second,
+	Budget: 50 * time.Second,
 	Run:    runMemoryBudget,
 })
 
@@ -122,7 +128,7 @@ func runMemoryBudget(ctx context.Context, r *harness.Run) error {
 	if _, err := r.Produce(ctx, workload.Config{Topic: memTopic, Records: memRecords, PayloadBytes: memPayload, MaxInFlight: 64}, pl.prod); err != nil {
 		return err
 	}
-	err = drainAndCheck(ctx, r, pl.sink, memTopic)
+	_, err = drainAndCheckWithin(ctx, r, pl.sink, memTopic, max(drainTimeout, memDrainTimeout))
 	pl.smp.Stop()
 	checkMemoryPeak(r, procs[0], settled, budget)
 	return err

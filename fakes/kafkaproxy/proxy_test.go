@@ -45,10 +45,19 @@ func TestProduceConsumeThroughProxyAcrossLeaderMoves(t *testing.T) {
 	ctx := ctxT(t, 60*time.Second)
 	prod, pdl := f.client(t, kgo.DefaultProduceTopic("orders"))
 
+	// kfake places leaders at random, possibly all on one broker: put
+	// partition p on broker p first, so that the producer must reach every
+	// broker, then move every partition once more while it produces.
+	for p := int32(0); p < 3; p++ {
+		if f.kc.LeaderFor("orders", p) != p {
+			require.NoError(t, f.kc.MoveTopicPartition("orders", p, p))
+		}
+	}
 	produce(ctx, t, prod, "orders", 0, 30)
 	leaders := map[int32]int32{}
 	for p := int32(0); p < 3; p++ {
 		leaders[p] = f.kc.LeaderFor("orders", p)
+		require.Equal(t, p, leaders[p], "partition %d is led by broker %d", p, leaders[p])
 		require.NoError(t, f.kc.MoveTopicPartition("orders", p, (leaders[p]+1)%3))
 	}
 	produce(ctx, t, prod, "orders", 30, 30)
