@@ -53,6 +53,28 @@ type Producer interface {
 	Flush(ctx context.Context) error
 }
 
+// Regions is everything a producer under test needs to find the two
+// Kafka regions it writes to.
+type Regions struct {
+	Primary   []string // bootstrap brokers of the primary region
+	Secondary []string // bootstrap brokers of the secondary region
+}
+
+// ProducerFactory builds a producer under test on the two regions. If
+// the producer has a Close() or Close() error method, the harness calls it
+// once the run no longer needs the producer. An Ack's Region should be
+// "primary" or "secondary": the report counts acks by the region they
+// name (the verdict reads the regions themselves, never the acks' word).
+type ProducerFactory func(r Regions) (Producer, error)
+
+// TransformFactory builds a transform under test; it is called once per
+// run.
+type TransformFactory func() (Transform, error)
+
+// PolicyFactory builds a scaling policy under test; it is called once per
+// run.
+type PolicyFactory func() Policy
+
 // Transform is one step of the chain every record goes through in a sink
 // before it is buffered, like a Kafka Connect single message transform. It
 // may modify the record (headers, key, value) in place. See s3sink.Config

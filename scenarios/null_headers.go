@@ -36,6 +36,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -82,17 +83,13 @@ func runNullHeaders(ctx context.Context, r *harness.Run) error {
 	}
 	// The system under test: the sink with the site filter in its chain,
 	// deployed as in the incident with errors.tolerance=none.
-	newFilter := headerfilter.New
-	if r.Variant == harness.Buggy {
-		newFilter = headerfilter.NewBuggy
-	}
-	filter, err := newFilter(headerfilter.Config{HomeRoute: homeRoute, OtherRoute: otherRoute, Process: "audit-filter", Logf: r.Logf})
+	filter, transform, err := nullHeadersFilter(r)
 	if err != nil {
 		return err
 	}
 	sink, err := startSink(ctx, r, env.Primary, nullHeadersTopic, nullHeadersGroup, ourSink(s3sink.New, func(c *s3sink.Config) {
 		c.FlushSize, c.RotateInterval = 200, 100*time.Millisecond
-		c.Transforms = []s3sink.Transform{filter}
+		c.Transforms = []s3sink.Transform{transform}
 		c.ErrorTolerance = s3sink.ToleranceNone
 	}))
 	if err != nil {
@@ -106,8 +103,11 @@ func runNullHeaders(ctx context.Context, r *harness.Run) error {
 		return err
 	}
 	defer admin.Close()
-	smp := r.Sample(ctx, sampler.GroupLag(admin, nullHeadersGroup, nullHeadersTopic),
-		sampler.Prometheus(filter.Metrics(), "pipechaos_filter_exceptions_total"))
+	probes := []sampler.Probe{sampler.GroupLag(admin, nullHeadersGroup, nullHeadersTopic)}
+	if filter != nil {
+		probes = append(probes, sampler.Prometheus(filter.Metrics(), "pipechaos_filter_exceptions_total"))
+	}
+	smp := r.Sample(ctx, probes...)
 	defer smp.Stop()
 
 	census, err := produceHeaderMix(ctx, r)
@@ -124,9 +124,15 @@ func runNullHeaders(ctx context.Context, r *harness.Run) error {
 	if err != nil {
 		return err
 	}
-	if userOf(r) != nil {
-		// A user's sink has no filter of ours: the bad headers reach it
-		// as they are, and it must neither stop nor lose.
+	if userOf(r) != nil || filter == nil {
+		// A user's sink, or our sink with a user's transform: the bad
+		// headers reach it as they are, it routes them as it likes, and
+		// it must neither stop nor lose.
+		if filter == nil {
+			if err := narrateRoutes(ctx, r, res); err != nil {
+				return err
+			}
+		}
 		checkLag(r, nullHeadersTopic)
 		checkWritesContinued(r, res)
 		return nil
@@ -137,6 +143,51 @@ func runNullHeaders(ctx context.Context, r *harness.Run) error {
 	checkExceptions(r, census, filter.Exceptions())
 	checkLag(r, nullHeadersTopic)
 	checkWritesContinued(r, res)
+	return nil
+}
+
+// nullHeadersFilter is the system under test: the variant's site filter
+// (returned as filter too, for its metrics), or the user's transform.
+func nullHeadersFilter(r *harness.Run) (*headerfilter.Filter, s3sink.Transform, error) {
+	if u := rolesOf(r); u != nil && u.transform != nil {
+		t, err := u.transform()
+		if err != nil {
+			return nil, nil, fmt.Errorf("the user's transform could not be built: %w", err)
+		}
+		if t == nil {
+			return nil, nil, errors.New("the user's transform factory returned no transform and no error")
+		}
+		return nil, t, nil
+	}
+	newFilter := headerfilter.New
+	if r.Variant == harness.Buggy {
+		newFilter = headerfilter.NewBuggy
+	}
+	f, err := newFilter(headerfilter.Config{HomeRoute: homeRoute, OtherRoute: otherRoute, Process: "audit-filter", Logf: r.Logf})
+	return f, f, err
+}
+
+// narrateRoutes reports the prefixes a user's transform routed records
+// under, with the records each holds.
+func narrateRoutes(ctx context.Context, r *harness.Run, res checker.Result) error {
+	counts, err := objectRecords(ctx, r, "")
+	if err != nil {
+		return err
+	}
+	perRoute := map[string]int{}
+	for key, n := range counts {
+		route, _, _ := strings.Cut(key, "topics/")
+		perRoute[strings.TrimSuffix(route, "/")] += n
+	}
+	var parts []string
+	for _, route := range slices.Sorted(maps.Keys(perRoute)) {
+		name := route
+		if name == "" {
+			name = "(no route)"
+		}
+		parts = append(parts, fmt.Sprintf("%s: %d", name, perRoute[route]))
+	}
+	r.Logf("routes the transform chose, records per prefix: %s (checker: %d found in all)", strings.Join(parts, ", "), res.FoundRecords)
 	return nil
 }
 

@@ -198,6 +198,12 @@ type runningPool struct {
 // and waits for its first worker's assignment.
 func startPool(ctx context.Context, r *harness.Run, topic, group string) (*runningPool, error) {
 	policy, protocol := stormPolicy(r.Variant)
+	if u := rolesOf(r); u != nil && u.policy != nil {
+		if policy = u.policy(); policy == nil {
+			return nil, errors.New("the user's policy factory returned no policy")
+		}
+		protocol = u.rebalancing
+	}
 	sink := sinkConfig(r, env.Primary, topic, group)
 	sink.RotateInterval = 100 * time.Millisecond
 	sink.SessionTimeout, sink.RebalanceTimeout = stormSession, stormSession

@@ -45,11 +45,13 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/pipechaos/pipechaos/connectors"
 	"github.com/pipechaos/pipechaos/connectors/failover"
 	"github.com/pipechaos/pipechaos/connectors/s3sink"
 	"github.com/pipechaos/pipechaos/harness"
@@ -109,8 +111,8 @@ func runRegionOutage(ctx context.Context, r *harness.Run) error {
 	if err != nil {
 		return err
 	}
-	defer p.Close()
-	smp := r.Sample(ctx, r.StoreProbe(), sampler.Prometheus(p.Metrics(),
+	defer closeProducer(p)
+	smp := r.Sample(ctx, r.StoreProbe(), sampler.Prometheus(producerMetrics(p),
 		"pipechaos_failover_produce_acks_total", "pipechaos_failover_failovers_total", "pipechaos_failover_errors_total"))
 	defer smp.Stop()
 
@@ -151,7 +153,7 @@ func runRegionOutage(ctx context.Context, r *harness.Run) error {
 
 // outageCheckRegions audits both regions' topics against the acked records, then
 // checks the bucket over both sinks' prefixes.
-func outageCheckRegions(ctx context.Context, r *harness.Run, p *failover.Producer) error {
+func outageCheckRegions(ctx context.Context, r *harness.Run, p connectors.Producer) error {
 	pa, err := r.AuditTopic(ctx, env.Primary, outageTopic)
 	if err != nil {
 		return err
@@ -175,7 +177,7 @@ func outageCheckRegions(ctx context.Context, r *harness.Run, p *failover.Produce
 			inBoth++
 		}
 	}
-	counted := int(counterSum(p.Metrics(), "pipechaos_failover_possible_duplicates_total"))
+	counted := int(counterSum(producerMetrics(p), "pipechaos_failover_possible_duplicates_total"))
 	r.Logf("Kafka audit of %q: primary holds %d records (%d distinct), secondary %d (%d distinct); %d IDs are in both regions (the producer counted %d possible duplicates); %d of %d acked records are in neither",
 		outageTopic, pa.Records, pa.Unique, sa.Records, sa.Unique, inBoth, counted, len(neither), len(acked))
 	r.Metric("acked_in_neither_region", float64(len(neither)))
@@ -216,7 +218,7 @@ func outageCheckRegions(ctx context.Context, r *harness.Run, p *failover.Produce
 // outageBothDown stops both regions, produces a few records to a topic of
 // their own (with their own history: workload IDs restart at 1), heals the
 // regions and returns that history.
-func outageBothDown(ctx context.Context, r *harness.Run, p *failover.Producer) *history.History {
+func outageBothDown(ctx context.Context, r *harness.Run, p connectors.Producer) *history.History {
 	run := r.Schedule(ctx,
 		nemesis.Step{Nemesis: nemesis.RegionOutage{Region: env.Primary}},
 		nemesis.Step{Nemesis: nemesis.RegionOutage{Region: env.Secondary}})
@@ -276,7 +278,10 @@ func outageWorkload(topic string, records int, rate float64) workload.Config {
 }
 
 // outageProducer builds the variant's producer on the two regions.
-func outageProducer(r *harness.Run) (*failover.Producer, error) {
+func outageProducer(r *harness.Run) (connectors.Producer, error) {
+	if p, err := userProducer(r); p != nil || err != nil {
+		return p, err
+	}
 	cfg := failover.Config{
 		Primary:         r.Env.Region(env.Primary).Bootstrap(),
 		Secondary:       r.Env.Region(env.Secondary).Bootstrap(),
@@ -391,15 +396,15 @@ func outageAckedIDs(events []history.Event, topic string) []uint64 {
 func outageFirstIDs(ids []uint64) []uint64 { return ids[:min(len(ids), 10)] }
 
 // outageProducerCounts is the producer's metrics on one line.
-func outageProducerCounts(p *failover.Producer) string {
-	mfs, err := p.Metrics().Gather()
+func outageProducerCounts(p connectors.Producer) string {
+	mfs, err := producerMetrics(p).Gather()
 	if err != nil {
 		return err.Error()
 	}
 	var out []string
 	for _, mf := range mfs {
 		for _, m := range mf.GetMetric() {
-			name := mf.GetName()[len("pipechaos_failover_"):]
+			name := strings.TrimPrefix(mf.GetName(), "pipechaos_failover_")
 			for _, l := range m.GetLabel() {
 				if l.GetName() != "process" {
 					name += "{" + l.GetValue() + "}"
@@ -407,6 +412,9 @@ func outageProducerCounts(p *failover.Producer) string {
 			}
 			out = append(out, fmt.Sprintf("%s=%g", name, m.GetCounter().GetValue()))
 		}
+	}
+	if len(out) == 0 {
+		return "none (the producer exposes no metrics of its own)"
 	}
 	return fmt.Sprint(out)
 }

@@ -39,6 +39,8 @@ type userSUT struct {
 // if any, and every sink process started.
 type runState struct {
 	user *userSUT
+	// roles are the user's producer, transform or policy, if any.
+	roles *userRoles
 	// env is added to every sink process the run starts.
 	env []string
 
