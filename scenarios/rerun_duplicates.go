@@ -27,9 +27,9 @@ package scenarios
 // commit: the sink keeps writing objects and cannot commit them. Not
 // REQUEST_TIMED_OUT: a broker may answer that after applying the commit
 // (kfake does), and then the "uncommitted" objects were committed after all
-// and a rerun has nothing to redo. Once the history shows three objects written
-// since the commits began to fail, the nemesis kills the sink (no last
-// flush, no commit); the supervisor starts a new instance in the same group,
+// and a rerun has nothing to redo. Once the history shows three objects
+// written since the commits began to fail (or one, once the workload is
+// over), the nemesis kills the sink (no last flush, no commit); the supervisor starts a new instance in the same group,
 // and the commits heal. The crash is not scripted into the sink: its
 // objects are really written and really uncommitted when it dies, and what
 // the rerun does with them is up to its code.
@@ -45,6 +45,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pipechaos/pipechaos/connectors/s3sink"
@@ -98,11 +99,21 @@ func runRerunDuplicates(ctx context.Context, r *harness.Run) error {
 		Start:   nemesis.AfterAcked(r.History, rerunFaultAfter),
 		Heal:    nemesis.When(func() bool { return sv.Instances() > 1 }),
 	})
+	// A partition whose write came just before the fault and whose commit
+	// then failed writes nothing more: on a slow backend (real brokers, a
+	// loaded machine) most partitions can be in that state, and fewer than
+	// rerunKillAfter objects follow the fault. Once the workload is over,
+	// one is enough: its commit was rejected, so it is uncommitted too.
+	var produced atomic.Bool
 	kills := r.Schedule(ctx, nemesis.Step{
 		Nemesis: kill,
-		Start:   nemesis.When(func() bool { return len(writesSince(r.History, "protocol-errors")) >= rerunKillAfter }),
+		Start: nemesis.When(func() bool {
+			n := len(writesSince(r.History, "protocol-errors"))
+			return n >= rerunKillAfter || (n > 0 && produced.Load())
+		}),
 	})
 	_, perr := r.Produce(ctx, workload.Config{Topic: rerunTopic, Records: rerunRecords, Rate: rerunRate}, pl.prod)
+	produced.Store(true)
 	// The kill may still be due when the workload ends: let it happen
 	// rather than stop the schedule under it (bounded by the drain below).
 	if err := errors.Join(perr, letPlayOut(ctx, kills, 5*time.Second), faults.Stop(context.WithoutCancel(ctx))); err != nil {
@@ -113,12 +124,20 @@ func runRerunDuplicates(ctx context.Context, r *harness.Run) error {
 	if victims == nil {
 		return harness.Inconclusive("the sink was never killed between a write and its commit (the workload ended first)")
 	}
-	var recs int
-	for _, w := range victims {
-		recs += w.Records
+	// The store's request log knows the objects and their bytes; what
+	// they hold is read from the bucket.
+	counts, err := objectRecords(ctx, r, "topics/"+rerunTopic+"/")
+	if err != nil {
+		return err
 	}
-	r.Logf("when it was killed, the sink had written %d objects (%d records) since the commits began to fail, none "+
-		"committed: a rerun that does not overwrite them leaves at least %d duplicate copies", len(victims), recs, recs)
+	var recs int
+	var bytes int64
+	for _, w := range victims {
+		recs += counts[w.Object]
+		bytes += w.Bytes
+	}
+	r.Logf("when it was killed, the sink had written %d objects (%d bytes, %d records) since the commits began to fail, none "+
+		"committed: a rerun that does not overwrite them leaves at least %d duplicate copies", len(victims), bytes, recs, recs)
 	r.Metric("uncommitted_objects_at_kill", float64(len(victims)))
 	r.Metric("uncommitted_records_at_kill", float64(recs))
 	r.Metric("sink_instances", float64(sv.Instances()))
