@@ -199,6 +199,19 @@ func SinkConformanceIn(t *testing.T, e env.Environment, factory connectors.SinkF
 	}
 }
 
+// RunSinkScenarioIn runs one scenario of SinkScenarios in e with a sink
+// factory calls in the test process (as SinkConformanceIn does: a Kafka
+// Connect worker the factory starts, say) and returns the outcome without
+// judging it.
+func RunSinkScenarioIn(t *testing.T, e env.Environment, name string, factory connectors.SinkFactory, opts ...SinkOption) harness.Outcome {
+	t.Helper()
+	cfg, err := newConformance(append(opts, Only(name)))
+	if err != nil {
+		t.Fatalf("RunSinkScenarioIn: %v", err)
+	}
+	return runUser(t, e, name, &userSUT{label: "a sink of the test process", conformanceConfig: cfg, inProcess: factory})
+}
+
 // RunSinkScenario runs one scenario of SinkScenarios against the sink
 // factory builds (as a child process, as SinkConformance does; call it
 // first in its test) and returns the outcome without judging it: for
@@ -256,7 +269,7 @@ func runUser(t *testing.T, e env.Environment, name string, u *userSUT) harness.O
 		t.Fatal(err)
 	}
 	t.Logf("%s: %s, checked as %s", name, u.label, u.guarantee)
-	out := harness.Execute(context.Background(), forUser(base, u), harness.Fixed, e, seed, t.Logf)
+	out := harness.Execute(context.Background(), budgeted(forUser(base, u), e), harness.Fixed, e, seed, t.Logf)
 	if out.Check != nil {
 		t.Logf("ledger: %s (guarantee checked: %s)", out.Check.Summary(), u.guarantee)
 	}

@@ -8,13 +8,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/pipechaos/pipechaos/harness"
 	"github.com/pipechaos/pipechaos/harness/checker"
-	"github.com/pipechaos/pipechaos/harness/env"
 	"github.com/pipechaos/pipechaos/harness/env/backends"
 	"github.com/pipechaos/pipechaos/harness/sut"
 	"github.com/pipechaos/pipechaos/reports"
@@ -106,22 +104,6 @@ func runScenario(t *testing.T, name string) {
 			}
 		})
 	}
-}
-
-// budgeted gives a scenario more time on real Kafka (the nodes backend),
-// where a broker restart, a region start or a group join takes seconds to
-// tens of seconds on a loaded machine instead of kfake's milliseconds, and
-// a sink writing to MinIO on disk more time to drain.
-func budgeted(s *harness.Scenario, e env.Environment) *harness.Scenario {
-	if e.Backend() != env.Nodes {
-		return s
-	}
-	if drainTimeout != 30*time.Second { // written once, before any scenario reads it
-		drainTimeout = 30 * time.Second
-	}
-	c := *s
-	c.Budget = 10 * max(c.Budget, 30*time.Second)
-	return &c
 }
 
 // writeReport writes the outcome's reports when PIPECHAOS_REPORT_DIR is set.

@@ -96,8 +96,12 @@ func runNullHeaders(ctx context.Context, r *harness.Run) error {
 		return err
 	}
 	defer sink.stop()
-	r.Logf("sink started on %q with the %s site filter (%s for US and for any header it cannot read, %s for other sites), errors.tolerance=none",
-		nullHeadersTopic, r.Variant, homeRoute, otherRoute)
+	if filter == nil {
+		r.Logf("sink started on %q with the user's transform in its chain, errors.tolerance=none", nullHeadersTopic)
+	} else {
+		r.Logf("sink started on %q with the %s site filter (%s for US and for any header it cannot read, %s for other sites), errors.tolerance=none",
+			nullHeadersTopic, r.Variant, homeRoute, otherRoute)
+	}
 	admin, err := r.Env.Region(env.Primary).Client()
 	if err != nil {
 		return err

@@ -117,7 +117,7 @@ func runRegionOutage(ctx context.Context, r *harness.Run) error {
 	defer smp.Stop()
 
 	r.Logf("the %s producer writes %d records to %q at %d/s; the primary region goes down after %d acks and comes back after %d more (at most %s)",
-		r.Variant, outageRecords, outageTopic, outageRate, outageAfter, outageHealAfter, outageMax)
+		whose(r), outageRecords, outageTopic, outageRate, outageAfter, outageHealAfter, outageMax)
 	sched := r.Schedule(ctx, nemesis.Step{
 		Nemesis: nemesis.RegionOutage{Region: env.Primary},
 		Start:   nemesis.AfterAcked(r.History, outageAfter),

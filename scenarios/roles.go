@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -132,11 +133,20 @@ func runRole(t *testing.T, e env.Environment, name string, u *userRoles) harness
 		r.Logf("system under test: %s", u.label)
 		return base.Run(ctx, r)
 	}
-	out := harness.Execute(context.Background(), &s, harness.Fixed, e, seed, t.Logf)
+	out := harness.Execute(context.Background(), budgeted(&s, e), harness.Fixed, e, seed, t.Logf)
 	if out.Check != nil {
 		t.Logf("ledger: %s", out.Check.Summary())
 	}
 	return out
+}
+
+// whose names the system under test in the narrative: the variant of
+// ours, or the user's.
+func whose(r *harness.Run) string {
+	if rolesOf(r) != nil {
+		return "user's"
+	}
+	return string(r.Variant)
 }
 
 // closeProducer closes a producer that has a Close method.
@@ -175,4 +185,20 @@ func userProducer(r *harness.Run) (connectors.Producer, error) {
 		return nil, errors.New("the user's producer factory returned no producer and no error")
 	}
 	return p, nil
+}
+
+// budgeted gives a scenario more time on real Kafka (the nodes backend),
+// where a broker restart, a region start or a group join takes seconds to
+// tens of seconds on a loaded machine instead of kfake's milliseconds, and
+// a sink writing to MinIO on disk more time to drain.
+func budgeted(s *harness.Scenario, e env.Environment) *harness.Scenario {
+	if e.Backend() != env.Nodes {
+		return s
+	}
+	if drainTimeout != 30*time.Second { // written once, before any scenario reads it
+		drainTimeout = 30 * time.Second
+	}
+	c := *s
+	c.Budget = 10 * max(c.Budget, 30*time.Second)
+	return &c
 }
