@@ -157,11 +157,17 @@ func writeProps(path string, props map[string]string) error {
 }
 
 // clusterID is a random Kafka cluster id: 16 bytes, base64url without
-// padding, as kafka.tools.StorageTool random-uuid prints it.
+// padding, as kafka.tools.StorageTool random-uuid prints it. Like Kafka's
+// Uuid.randomUuid it never starts with '-': StorageTool's argument parser
+// takes "-t -Xy..." for a missing cluster id, and one start in 64 failed.
 func clusterID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40 // a version-4 UUID, like Java's randomUUID
-	b[8] = b[8]&0x3f | 0x80
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	for {
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		b[6] = b[6]&0x0f | 0x40 // a version-4 UUID, like Java's randomUUID
+		b[8] = b[8]&0x3f | 0x80
+		if id := base64.RawURLEncoding.EncodeToString(b[:]); id[0] != '-' {
+			return id
+		}
+	}
 }
