@@ -2,7 +2,9 @@ package scenarios
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +12,7 @@ import (
 	"github.com/pipechaos/pipechaos/connectors"
 	"github.com/pipechaos/pipechaos/harness"
 	"github.com/pipechaos/pipechaos/harness/checker"
+	"github.com/pipechaos/pipechaos/harness/connect"
 	"github.com/pipechaos/pipechaos/harness/env"
 	"github.com/pipechaos/pipechaos/harness/env/backends"
 	"github.com/pipechaos/pipechaos/harness/sut"
@@ -243,6 +246,45 @@ func CommandSUT(cmdline string, opts ...SinkOption) (func(*harness.Scenario) *ha
 		spec: func(name string, a connectors.Addresses) (sut.Spec, error) {
 			return sut.ForCommand(cmdline, name, a), nil
 		}}
+	return func(s *harness.Scenario) *harness.Scenario { return forUser(s, u) }, nil
+}
+
+// ConnectSUT is a Kafka Connect sink connector, with its transforms, run in
+// a real worker (Apache Kafka's ConnectDistributed, the brokers' version)
+// that the harness starts per sink instance, configures through its REST
+// API and kills, pauses and restarts like any sink: for `pipechaos run
+// --connect-plugin DIR --connector-config FILE.json`. pluginDirs are
+// plugin.path directories (ours, with incident 1's header routers, is
+// added); configPath is the connector's JSON config, whose values may hold
+// connect.Placeholders. The worker finds plugins through their
+// META-INF/services manifests (plugin.discovery=service_load).
+func ConnectSUT(ctx context.Context, pluginDirs []string, configPath string, opts ...SinkOption) (func(*harness.Scenario) *harness.Scenario, error) {
+	cfg, err := newConformance(opts)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := connect.LoadConnectorConfig(configPath)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range pluginDirs {
+		if fi, err := os.Stat(d); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("plugin directory %s: not a directory (%v): give a plugin.path directory that holds the connector's jars", d, err)
+		}
+	}
+	if why := connect.Available(); why != "" {
+		return nil, errors.New(why)
+	}
+	ours, err := connect.Plugins(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("build pipechaos's own Connect plugins: %w", err)
+	}
+	factory := connect.SinkFactory(connect.SinkConfig{
+		Worker:    connect.Config{PluginPath: append(slices.Clone(pluginDirs), ours)},
+		Connector: conn,
+	})
+	u := &userSUT{label: fmt.Sprintf("the connector %s (%s) in a Kafka Connect worker", configPath, conn["connector.class"]),
+		conformanceConfig: cfg, inProcess: factory}
 	return func(s *harness.Scenario) *harness.Scenario { return forUser(s, u) }, nil
 }
 

@@ -45,7 +45,7 @@ func TestNullHeadersConnect(t *testing.T) {
 				"s3.access.key": "${s3.access.key}", "s3.secret.key": "${s3.secret.key}",
 				"flush.size": "50", "errors.tolerance": "none",
 				"header.converter": "org.apache.kafka.connect.storage.StringConverter",
-				"transforms": "site", "transforms.site.type": router,
+				"transforms":       "site", "transforms.site.type": router,
 			},
 		})
 	}

@@ -70,6 +70,10 @@ var _ = register(&harness.Scenario{
 	Run:    runNullHeaders,
 })
 
+// userJoinTimeout bounds how long a user's sink may take to join its
+// group.
+const userJoinTimeout = 2 * time.Minute
+
 const (
 	nullHeadersTopic = "audit"
 	nullHeadersGroup = "audit-sink"
@@ -96,9 +100,12 @@ func runNullHeaders(ctx context.Context, r *harness.Run) error {
 		return err
 	}
 	defer sink.stop()
-	if filter == nil {
+	switch {
+	case userOf(r) != nil:
+		r.Logf("the user's sink started on %q: the bad headers reach it as they are", nullHeadersTopic)
+	case filter == nil:
 		r.Logf("sink started on %q with the user's transform in its chain, errors.tolerance=none", nullHeadersTopic)
-	} else {
+	default:
 		r.Logf("sink started on %q with the %s site filter (%s for US and for any header it cannot read, %s for other sites), errors.tolerance=none",
 			nullHeadersTopic, r.Variant, homeRoute, otherRoute)
 	}
@@ -107,6 +114,15 @@ func runNullHeaders(ctx context.Context, r *harness.Run) error {
 		return err
 	}
 	defer admin.Close()
+	if userOf(r) != nil {
+		// A user's sink may take its time to start (a Connect worker's JVM
+		// takes tens of seconds): the header mix is produced once it has
+		// joined its group, or a sink still starting would look stalled.
+		if !groupStable(ctx, admin, nullHeadersGroup, r.ScaledTimeout(userJoinTimeout)) {
+			return fmt.Errorf("the user's sink never joined group %s within %s", nullHeadersGroup, userJoinTimeout)
+		}
+		r.Logf("the user's sink joined group %s", nullHeadersGroup)
+	}
 	probes := []sampler.Probe{sampler.GroupLag(admin, nullHeadersGroup, nullHeadersTopic)}
 	if filter != nil {
 		probes = append(probes, sampler.Prometheus(filter.Metrics(), "pipechaos_filter_exceptions_total"))
@@ -124,7 +140,7 @@ func runNullHeaders(ctx context.Context, r *harness.Run) error {
 		r.Logf("what the operator would have seen, had they looked at the task: %v", err)
 	}
 
-	res, err := r.CheckStore(ctx, "")
+	res, err := r.CheckStore(ctx, "", checkOpts(r)...)
 	if err != nil {
 		return err
 	}

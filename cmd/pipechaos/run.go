@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pipechaos/pipechaos/harness"
+	"github.com/pipechaos/pipechaos/harness/connect"
 	"github.com/pipechaos/pipechaos/reports"
 	"github.com/pipechaos/pipechaos/scenarios"
 )
@@ -23,6 +24,8 @@ type runOpts struct {
 	report      string
 	scale       string
 	sinkCmd     string
+	plugins     string
+	connector   string
 	atLeastOnce bool
 	maxCopies   int
 	inOrder     bool
@@ -31,7 +34,7 @@ type runOpts struct {
 
 var runCmd = &command{
 	name:  "run",
-	args:  "<scenario> [--variant fixed|buggy] [--seed n] [--backend embedded|nodes|containers] [--scale n] [--report dir] [--sink-cmd 'command' [--at-least-once [--max-copies n]] [--in-order] [--memory-limit bytes]]",
+	args:  "<scenario> [--variant fixed|buggy] [--seed n] [--backend embedded|nodes|containers] [--scale n] [--report dir] [--sink-cmd 'command' | --connect-plugin dir[,dir] --connector-config file.json] [--at-least-once [--max-copies n]] [--in-order] [--memory-limit bytes]]",
 	short: "reproduce an incident: run a scenario and check the data",
 	long: `Runs a scenario on a fresh environment and checks what reached the store.
 Without --variant it runs both: the fixed connector (which must lose nothing)
@@ -67,6 +70,19 @@ lines), commit offsets only once its objects are durable, exit 0 on
 SIGTERM after writing and committing what it holds, and survive kill -9 at
 any instant. Per-key order (--in-order) can only be checked in objects
 named topics/<topic>/partition=<p>/<topic>+<p>+<startOffset>.<ext>.
+
+A Kafka Connect sink connector of yours: --connect-plugin DIR (plugin.path
+directories, comma-separated; the jars' META-INF/services manifests are how
+the worker finds them) and --connector-config FILE.json (the REST API's
+create body or the flat config). The harness starts a real Connect worker
+(Apache Kafka's ConnectDistributed) per sink instance, puts the connector
+through the REST API and reads its status there: a FAILED task ends the
+sink. Values of the config may hold placeholders filled per run:
+` + "  " + strings.Join(connect.Placeholders, "\n  ") + `
+Unless set, topics is the scenario's topic and consumer.override.group.id
+its group. pipechaos's own transforms (io.pipechaos.connect.HeaderRouter,
+BuggyHeaderRouter) are on the plugin path too.
+
 Scenarios that take a sink: ` + strings.Join(scenarios.SinkScenarios, ", ") + `.
 Its stdout and stderr go to a log file whose path the narrative prints.
 
@@ -83,6 +99,8 @@ before anything starts, with the largest scale that fits.`,
 		fs.StringVar(&o.scale, "scale", "", "multiply the scenario's records and rates by this (default: $PIPECHAOS_SCALE, else 1)")
 		fs.StringVar(&o.report, "report", "", "write report.json, junit.xml and report.html per run, and an index, into this directory")
 		fs.StringVar(&o.sinkCmd, "sink-cmd", "", "run this command (through /bin/sh -c) as the sink under test instead of the catalogue's; see the environment above")
+		fs.StringVar(&o.plugins, "connect-plugin", "", "plugin.path directories of a Kafka Connect connector of yours, comma-separated (with --connector-config)")
+		fs.StringVar(&o.connector, "connector-config", "", "that connector's JSON config, run in a real Connect worker as the sink under test; see above")
 		fs.BoolVar(&o.atLeastOnce, "at-least-once", false, "with --sink-cmd: the sink promises at-least-once (duplicates counted, not failed); default exactly-once")
 		fs.IntVar(&o.maxCopies, "max-copies", 0, "with --at-least-once: the most copies of one record allowed in the bucket (0: no bound)")
 		fs.BoolVar(&o.inOrder, "in-order", false, "with --sink-cmd: the sink promises per-key order (needs <topic>+<partition>+<startOffset> object names)")
@@ -101,10 +119,16 @@ func runScenarioCmd(ctx context.Context, c *cli, cmd *command, opts any, args []
 	if err != nil {
 		return c.usageErr(cmd, "%v", err)
 	}
-	if o.sinkCmd == "" && (o.atLeastOnce || o.maxCopies != 0 || o.inOrder || o.memoryLimit != 0) {
-		return c.usageErr(cmd, "--at-least-once, --max-copies, --in-order and --memory-limit describe a sink of yours: give it with --sink-cmd")
+	if (o.plugins == "") != (o.connector == "") {
+		return c.usageErr(cmd, "--connect-plugin and --connector-config go together: the directory with the connector's jars and its JSON config")
 	}
-	if o.sinkCmd != "" {
+	if o.sinkCmd != "" && o.connector != "" {
+		return c.usageErr(cmd, "--sink-cmd and --connector-config both name the sink under test: give one")
+	}
+	if o.sinkCmd == "" && o.connector == "" && (o.atLeastOnce || o.maxCopies != 0 || o.inOrder || o.memoryLimit != 0) {
+		return c.usageErr(cmd, "--at-least-once, --max-copies, --in-order and --memory-limit describe a sink of yours: give it with --sink-cmd or --connector-config")
+	}
+	if o.sinkCmd != "" || o.connector != "" {
 		if !scenarios.IsSinkScenario(s.Name) {
 			return c.usageErr(cmd, "scenario %s does not take a sink (those that do: %s)", s.Name, strings.Join(scenarios.SinkScenarios, ", "))
 		}
@@ -121,7 +145,12 @@ func runScenarioCmd(ctx context.Context, c *cli, cmd *command, opts any, args []
 		if o.inOrder {
 			opts = append(opts, scenarios.InOrder())
 		}
-		withSink, err := scenarios.CommandSUT(o.sinkCmd, opts...)
+		var withSink func(*harness.Scenario) *harness.Scenario
+		if o.connector != "" {
+			withSink, err = scenarios.ConnectSUT(ctx, strings.Split(o.plugins, ","), o.connector, opts...)
+		} else {
+			withSink, err = scenarios.CommandSUT(o.sinkCmd, opts...)
+		}
 		if err != nil {
 			return c.usageErr(cmd, "%v", err)
 		}
