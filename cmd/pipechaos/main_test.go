@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -86,6 +88,10 @@ func TestHelp(t *testing.T) {
 
 func TestUsageErrorsAreOneLine(t *testing.T) {
 	useCatalogue(t, story)
+	conn := filepath.Join(t.TempDir(), "sink.json")
+	if err := os.WriteFile(conn, []byte(`{"name":"s3","config":{"connector.class":"com.example.S3Sink"}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		args []string
 		want string
@@ -100,6 +106,10 @@ func TestUsageErrorsAreOneLine(t *testing.T) {
 		{[]string{"run", "null-headers", "--variant", "weird"}, `unknown variant "weird"`},
 		{[]string{"run", "null-headers", "--seed", "x1"}, `--seed "x1" is not an integer`},
 		{[]string{"run", "null-headers", "--backend", "k8s"}, `--backend "k8s": use embedded or containers`},
+		{[]string{"run", "null-headers", "--connect-plugin", "/tmp"}, "--connect-plugin and --connector-config go together"},
+		{[]string{"run", "null-headers", "--connect-plugin", "/tmp", "--connector-config", conn, "--sink-cmd", "x"}, "both name the sink under test: give one"},
+		{[]string{"run", "null-headers", "--connect-plugin", "/no/such/dir", "--connector-config", conn}, "plugin directory /no/such/dir: not a directory"},
+		{[]string{"run", "null-headers", "--connect-plugin", "/tmp", "--connector-config", "/no/such.json"}, "/no/such.json"},
 		{[]string{"explain"}, "needs exactly one scenario name"},
 		{[]string{"explain", "nope"}, `unknown scenario "nope"`},
 		{[]string{"up", "--topics", "events:0"}, "partitions of events must be a positive integer"},
