@@ -79,7 +79,7 @@ import (
 const (
 	stormMaxRebalances = 3               // rebalances the group coordinator showed
 	stormRecoveredLag  = 200             // records: "recovered" is back under this
-	stormRecoveryBound = time.Second     // after the spike ends
+	stormRecoveryBound = time.Second     // after the spike ends (kfake; see recoveryBound)
 	stormDrainTimeout  = 6 * time.Second // after the last record
 	stormReadyTimeout  = 5 * time.Second // for the first worker's assignment
 	stormInterval      = 100 * time.Millisecond
@@ -108,7 +108,7 @@ var _ = register(&harness.Scenario{
 		"with hysteresis and a cooldown, cooperative rebalancing and generous session timeouts.",
 	Fault: "a traffic spike: 200 rec/s, then 2000 rec/s for 2 s, then 400 rec/s; workers scaled every 100ms by the policy under test; " +
 		"every store PUT takes 100ms for the whole run (a real region's S3), in both variants",
-	Checks: "0 lost; at most 3 rebalances (partition revocations across workers); lag back under 200 records within 1 s of the spike's end; " +
+	Checks: "0 lost; at most 3 rebalances (partition revocations across workers); lag back under 200 records within 1 s of the spike's end (3 s on real brokers); " +
 		"during the spike the bucket receives more than 30% of what arrives and never goes 1 s without a write",
 	Budget: 25 * time.Second,
 	Run:    rebalanceStorm,
@@ -281,15 +281,31 @@ func judgeStorm(r *harness.Run, shape *shapedProducer, topic string, ev []histor
 
 	atEnd := lag.at(spike.end)
 	r.Metric("lag_at_spike_end", atEnd)
+	bound := recoveryBound(r)
 	rec, ok := lag.firstAtMost(spike.end, stormRecoveredLag)
-	if ok && rec.Sub(spike.end) <= stormRecoveryBound {
+	if ok && rec.Sub(spike.end) <= bound {
 		r.Metric("recovery_seconds", rec.Sub(spike.end).Seconds())
 		r.Logf("lag was %.0f records when the spike ended and back under %d %s later", atEnd, stormRecoveredLag, rec.Sub(spike.end).Round(time.Millisecond))
 		return
 	}
-	worst := lag.max(spike.end, spike.end.Add(stormRecoveryBound))
+	worst := lag.max(spike.end, spike.end.Add(bound))
 	r.ViolationOf(harness.NotDrained, "lag was %.0f records when the spike ended and still %.0f %s later (peak %.0f; bound: under %d within %s)",
-		atEnd, lag.at(spike.end.Add(stormRecoveryBound)), stormRecoveryBound, worst, stormRecoveredLag, stormRecoveryBound)
+		atEnd, lag.at(spike.end.Add(bound)), bound, worst, stormRecoveredLag, bound)
+}
+
+// recoveryBound is how soon after the spike the lag must be back under
+// stormRecoveredLag: a second on kfake; on real brokers (replicated
+// partitions) three, as every commit of the workers is replicated to
+// __consumer_offsets with acks=all and the lag they read back trails it.
+// On the loaded CI machine the fixed policy's two workers on real Kafka
+// had 1824 records of lag at the spike's end and 371 a second later,
+// draining at 1450 rec/s. The buggy policy is caught by its rebalances,
+// not by this bound.
+func recoveryBound(r *harness.Run) time.Duration {
+	if _, ok := r.Env.Region(env.Primary).(env.Replicated); ok {
+		return 3 * stormRecoveryBound
+	}
+	return stormRecoveryBound
 }
 
 // trafficPhase is one stretch of constant rate.
