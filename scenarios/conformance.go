@@ -302,6 +302,19 @@ func forUser(base *harness.Scenario, u *userSUT) *harness.Scenario {
 
 func runUser(t *testing.T, e env.Environment, name string, u *userSUT) harness.Outcome {
 	t.Helper()
+	t.Logf("%s: %s, checked as %s", name, u.label, u.guarantee)
+	out := executeFixed(t, e, name, func(s *harness.Scenario) *harness.Scenario { return forUser(s, u) })
+	if out.Check != nil {
+		t.Logf("ledger: %s (guarantee checked: %s)", out.Check.Summary(), u.guarantee)
+	}
+	return out
+}
+
+// executeFixed runs the catalogue's scenario name in e, fixed variant, as
+// wrap makes it (a user's system under test in place of ours), with the
+// scenario's seed and the backend's budget.
+func executeFixed(t *testing.T, e env.Environment, name string, wrap func(*harness.Scenario) *harness.Scenario) harness.Outcome {
+	t.Helper()
 	base, ok := Lookup(name)
 	if !ok {
 		t.Fatalf("scenario %q is not in the catalogue", name)
@@ -310,16 +323,17 @@ func runUser(t *testing.T, e env.Environment, name string, u *userSUT) harness.O
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%s: %s, checked as %s", name, u.label, u.guarantee)
-	out := harness.Execute(context.Background(), budgeted(forUser(base, u), e), harness.Fixed, e, seed, t.Logf)
-	if out.Check != nil {
-		t.Logf("ledger: %s (guarantee checked: %s)", out.Check.Summary(), u.guarantee)
-	}
-	return out
+	return harness.Execute(context.Background(), budgeted(wrap(base), e), harness.Fixed, e, seed, t.Logf)
 }
 
 func conform(t *testing.T, e env.Environment, name string, u *userSUT) {
-	out := runUser(t, e, name, u)
+	judgeUser(t, name, runUser(t, e, name, u), fmt.Sprintf(" (guarantee checked: %s)", u.guarantee))
+}
+
+// judgeUser fails, skips or passes t by the outcome of a user's system
+// under test in scenario name; checked is appended to a failure.
+func judgeUser(t *testing.T, name string, out harness.Outcome, checked string) {
+	t.Helper()
 	switch {
 	case out.Skipped != "":
 		t.Skipf("%s: %s", name, out.Skipped)
@@ -328,6 +342,6 @@ func conform(t *testing.T, e env.Environment, name string, u *userSUT) {
 	case out.Verdict == checker.Unknown:
 		t.Fatalf("%s is INCONCLUSIVE, it proves nothing: %s\nreplay: PIPECHAOS_SEED=%d", name, strings.Join(out.Inconclusive, "; "), out.Seed)
 	case out.Failure != "":
-		t.Fatalf("%s (guarantee checked: %s)\nreplay: PIPECHAOS_SEED=%d", out.Failure, u.guarantee, out.Seed)
+		t.Fatalf("%s%s\nreplay: PIPECHAOS_SEED=%d", out.Failure, checked, out.Seed)
 	}
 }

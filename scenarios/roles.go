@@ -17,7 +17,6 @@ import (
 	"github.com/pipechaos/pipechaos/connectors"
 	"github.com/pipechaos/pipechaos/connectors/autoscaler"
 	"github.com/pipechaos/pipechaos/harness"
-	"github.com/pipechaos/pipechaos/harness/checker"
 	"github.com/pipechaos/pipechaos/harness/env"
 	"github.com/pipechaos/pipechaos/harness/env/backends"
 )
@@ -103,37 +102,21 @@ func RunPolicyScenario(t *testing.T, factory connectors.PolicyFactory, rebalanci
 
 func conformRole(t *testing.T, name string, u *userRoles) {
 	t.Helper()
-	out := runRole(t, backends.New(t), name, u)
-	switch {
-	case out.Skipped != "":
-		t.Skipf("%s: %s", name, out.Skipped)
-	case out.Error != "":
-		t.Fatalf("%s could not run: %s\nreplay: PIPECHAOS_SEED=%d", name, out.Error, out.Seed)
-	case out.Verdict == checker.Unknown:
-		t.Fatalf("%s is INCONCLUSIVE, it proves nothing: %v\nreplay: PIPECHAOS_SEED=%d", name, out.Inconclusive, out.Seed)
-	case out.Failure != "":
-		t.Fatalf("%s\nreplay: PIPECHAOS_SEED=%d", out.Failure, out.Seed)
-	}
+	judgeUser(t, name, runRole(t, backends.New(t), name, u), "")
 }
 
 func runRole(t *testing.T, e env.Environment, name string, u *userRoles) harness.Outcome {
 	t.Helper()
-	base, ok := Lookup(name)
-	if !ok {
-		t.Fatalf("scenario %q is not in the catalogue", name)
-	}
-	seed, err := harness.Seed(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := *base
-	s.Variants = []harness.Variant{harness.Fixed}
-	s.Run = func(ctx context.Context, r *harness.Run) error {
-		stateOf(r).roles = u
-		r.Logf("system under test: %s", u.label)
-		return base.Run(ctx, r)
-	}
-	out := harness.Execute(context.Background(), budgeted(&s, e), harness.Fixed, e, seed, t.Logf)
+	out := executeFixed(t, e, name, func(base *harness.Scenario) *harness.Scenario {
+		s := *base
+		s.Variants = []harness.Variant{harness.Fixed}
+		s.Run = func(ctx context.Context, r *harness.Run) error {
+			stateOf(r).roles = u
+			r.Logf("system under test: %s", u.label)
+			return base.Run(ctx, r)
+		}
+		return &s
+	})
 	if out.Check != nil {
 		t.Logf("ledger: %s", out.Check.Summary())
 	}
