@@ -108,7 +108,16 @@ func (r *Running) run(ctx context.Context) error {
 	return nil
 }
 
+// faultStartTimeout bounds one fault's Start.
+const faultStartTimeout = time.Minute
+
+// start injects n. A Start once begun finishes even if the schedule is
+// stopped meanwhile (the workload ended, say): cut half way, a region
+// outage would leave some brokers down and none of it recorded as active,
+// so Stop would not heal it. Stop waits for it and heals it as any other.
 func (r *Running) start(ctx context.Context, n Nemesis) (int, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), faultStartTimeout)
+	defer cancel()
 	if err := n.Start(ctx, r.s.Env); err != nil {
 		return 0, fmt.Errorf("start %s on %s: %w", n.Name(), n.Target(), err)
 	}

@@ -145,3 +145,44 @@ func TestNonComparableNemesisHeals(t *testing.T) {
 	require.NoError(t, run.Stop(context.Background()))
 	require.Equal(t, []string{"start s", "heal s", "start s", "heal s"}, log)
 }
+
+// slowStart is a nemesis whose Start takes until release is closed (a
+// region of real brokers going down) and fails if its context ends first.
+type slowStart struct {
+	started, release chan struct{}
+	healed           *bool
+}
+
+func (n slowStart) Name() string   { return "slow-start" }
+func (n slowStart) Target() string { return "t" }
+func (n slowStart) Start(ctx context.Context, _ env.Environment) error {
+	close(n.started)
+	select {
+	case <-n.release:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("start cut short: %w", ctx.Err())
+	}
+}
+func (n slowStart) Heal(context.Context, env.Environment) error { *n.healed = true; return nil }
+
+// TestStopLetsAStartedFaultFinishAndHealsIt: the schedule's context ending
+// while a fault's Start is under way (the workload ended during a slow
+// region stop) does not cut that Start short; the fault is recorded and
+// Stop heals it like any other.
+func TestStopLetsAStartedFaultFinishAndHealsIt(t *testing.T) {
+	var healed bool
+	n := slowStart{started: make(chan struct{}), release: make(chan struct{}), healed: &healed}
+	h := history.New()
+	s := &Schedule{History: h, Steps: []Step{{Nemesis: n, Heal: After(time.Hour)}}}
+	ctx, cancel := context.WithCancel(context.Background())
+	run := s.Run(ctx)
+	<-n.started
+	cancel() // what Stop does first, and a run's end does
+	close(n.release)
+	require.NoError(t, run.Stop(context.Background()))
+	require.True(t, healed, "the fault that finished starting was healed")
+	spans := history.Faults(h.Events())
+	require.Len(t, spans, 1)
+	require.False(t, spans[0].Healed.IsZero())
+}
