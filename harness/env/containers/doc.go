@@ -38,8 +38,11 @@
 // reach it. Readiness is the cluster's metadata listing every broker and
 // a controller. The secondary region starts on first use, and scenario
 // budgets are stretched (BudgetScale): real fencing and elections take
-// seconds. clientAddrs is the one place that decides which address
-// clients are given for each broker.
+// seconds. Clients reach these brokers through the Kafka protocol fault
+// proxy (harness/env/protoproxy), so protocol errors and slowed requests
+// (env.ProtocolFaulter, env.RequestSlower) work on real Kafka too; a
+// region outage kills its brokers (a controlled shutdown cannot finish
+// once the quorum is gone).
 //
 // Ryuk cannot be pulled here, so it is disabled
 // (TESTCONTAINERS_RYUK_DISABLED=true) and pipechaos cleans up itself:

@@ -17,6 +17,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -98,6 +99,9 @@ func TestEnvironment(t *testing.T) {
 			require.NoError(t, produce(ctx, pcl, "crashed", 30*time.Second), "broker %d down", n)
 			require.NoError(t, primary.RestartBroker(ctx, n))
 			require.NoError(t, produce(ctx, pcl, "restarted", 30*time.Second))
+			// Real replicas: the next crash may take the only in-sync
+			// copy unless the restarted broker has caught up first.
+			requireInSync(ctx, t, pcl, "t")
 		}
 	})
 	t.Run("broker isolate reconnect", func(t *testing.T) {
@@ -471,4 +475,37 @@ func requireGet(ctx context.Context, t *testing.T, mc *minio.Client, bucket, key
 	b, err := io.ReadAll(obj)
 	require.NoError(t, err)
 	require.Equal(t, want, string(b))
+}
+
+// requireInSync waits until every partition of topic has all its replicas
+// in sync (at once on pipechaos-kafka, whose replicas are names only).
+func requireInSync(ctx context.Context, t *testing.T, cl *kgo.Client, topic string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	adm := kadm.NewClient(cl)
+	var last string
+	for {
+		tds, err := adm.ListTopics(ctx, topic)
+		if err == nil {
+			td := tds[topic]
+			last = ""
+			for _, p := range td.Partitions.Sorted() {
+				if p.Err != nil || len(p.ISR) < len(p.Replicas) {
+					last = fmt.Sprintf("p%d ISR %v of replicas %v (%v)", p.Partition, p.ISR, p.Replicas, p.Err)
+					break
+				}
+			}
+			if last == "" && td.Err == nil && len(td.Partitions) > 0 {
+				return
+			}
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s: replicas not in sync: %s", topic, last)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

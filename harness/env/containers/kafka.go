@@ -15,6 +15,7 @@ import (
 
 	"github.com/pipechaos/pipechaos/fakes/kafka"
 	"github.com/pipechaos/pipechaos/harness/env"
+	"github.com/pipechaos/pipechaos/harness/env/protoproxy"
 )
 
 const loopback = "127.0.0.1"
@@ -30,6 +31,10 @@ type region struct {
 	procs     procs
 	aliases   []string             // Apache Kafka images: one network alias per broker
 	ctl       *kafka.ControlClient // pipechaos-kafka only
+	// front is the Kafka protocol fault proxy the clients of an Apache
+	// Kafka image's region go through (protocol errors, slowed requests);
+	// nil for pipechaos-kafka, whose brokers have fault hooks of their own.
+	front *protoproxy.Front
 }
 
 var (
@@ -115,7 +120,19 @@ func (r *region) CreateTopic(ctx context.Context, topic string, partitions int32
 	return nil
 }
 
-func (r *region) Stop(ctx context.Context) error { return r.procs.each(ctx, (*proc).stop) }
+// Stop takes the region down. pipechaos-kafka stops gracefully; the
+// brokers of an Apache Kafka image are killed, as the nodes backend does:
+// a broker's controlled shutdown waits for a controller, which a region
+// whose quorum goes down with it no longer has, so `docker stop` would
+// hang for its whole timeout and the outage would start only after the
+// workload it was meant to meet. The data survives a kill (the page cache
+// outlives the process).
+func (r *region) Stop(ctx context.Context) error {
+	if r.official {
+		return r.procs.Kill(ctx)
+	}
+	return r.procs.each(ctx, (*proc).stop)
+}
 
 // Start brings every container back; an official image's region is back
 // once its metadata lists every broker and a controller.
@@ -180,7 +197,13 @@ func (r *region) Isolate(ctx context.Context, node int32) error {
 	if err != nil {
 		return err
 	}
-	return p.disconnect(ctx)
+	if err := p.disconnect(ctx); err != nil {
+		return err
+	}
+	// Connections already open through Docker's port proxy would hang
+	// rather than fail; a client cut off from a broker sees them close.
+	r.front.CloseConns(node)
+	return nil
 }
 
 // Reconnect undoes Isolate.
@@ -238,10 +261,12 @@ func (r *region) UnpauseBroker(ctx context.Context, node int32) error {
 	return p.unpause(ctx)
 }
 
-// InjectError installs a kfake Fault through the control API.
+// InjectError installs a kfake Fault through the control API
+// (pipechaos-kafka) or a rule on the region's protocol proxy (Apache
+// Kafka images).
 func (r *region) InjectError(f env.ProtocolFault) (func(), error) {
 	if r.ctl == nil {
-		return nil, fmt.Errorf("protocol faults on image %s: %w (they need pipechaos/kafka)", r.e.ccfg.KafkaImage, env.ErrUnsupported)
+		return r.front.InjectError(f)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -258,10 +283,11 @@ func (r *region) InjectError(f env.ProtocolFault) (func(), error) {
 	}, nil
 }
 
-// SlowRequests delays one request key (kfake ControlKey + SleepControl).
+// SlowRequests delays one request key (pipechaos-kafka: kfake ControlKey
+// + SleepControl; Apache Kafka images: the protocol proxy holds them).
 func (r *region) SlowRequests(key int16, d time.Duration) (func(), error) {
 	if r.ctl == nil {
-		return nil, fmt.Errorf("slow requests on image %s: %w (they need pipechaos/kafka)", r.e.ccfg.KafkaImage, env.ErrUnsupported)
+		return r.front.SlowRequests(key, d)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

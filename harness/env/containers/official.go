@@ -15,7 +15,9 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/twmb/franz-go/pkg/kadm"
 
+	"github.com/pipechaos/pipechaos/fakes/kafkaproxy"
 	"github.com/pipechaos/pipechaos/harness/env"
+	"github.com/pipechaos/pipechaos/harness/env/protoproxy"
 )
 
 // Apache Kafka images: pipechaos/apache-kafka (built by `make images`:
@@ -33,10 +35,10 @@ type kafkaNode struct {
 }
 
 // clientAddrs decides the address every broker advertises to clients on
-// the host: today its own published loopback port. This is the one place
-// to change when something sits between the clients and the brokers (a
-// Kafka-protocol fault proxy listening on its own ports): advertise the
-// proxy's addresses here and point the proxy at the published ports.
+// the host: its own published loopback port. Clients do not dial it
+// themselves: the region's protocol proxy (region.front) has it as the
+// broker's upstream and rewrites Metadata, FindCoordinator and
+// DescribeCluster answers to its own listeners.
 func clientAddrs(hostPorts []int) []string {
 	addrs := make([]string, len(hostPorts))
 	for i, hp := range hostPorts {
@@ -148,8 +150,9 @@ func (r *region) startOfficial(ctx context.Context, n int) error {
 	r.aliases = make([]string, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
+	upstream := map[int32]string{}
 	for i, node := range nodes {
-		r.bootstrap = append(r.bootstrap, node.clientAddr)
+		upstream[int32(i)] = node.clientAddr
 		r.aliases[i] = node.alias
 		wg.Go(func() {
 			r.procs[i], errs[i] = r.e.run(ctx, node.role, r.e.ccfg.KafkaImage, []string{node.alias},
@@ -161,6 +164,19 @@ func (r *region) startOfficial(ctx context.Context, n int) error {
 	if err := joinErrs(errs); err != nil {
 		return err
 	}
+	// Clients (the harness's, a sink's, a sidecar's on the host network)
+	// reach the brokers only through the front, so protocol errors and
+	// slowed requests work on real Kafka as on pipechaos-kafka; the
+	// brokers replicate among themselves directly.
+	front, err := protoproxy.New(kafkaproxy.Config{Brokers: upstream})
+	if err != nil {
+		return fmt.Errorf("protocol proxy of region %s: %w", r.name, err)
+	}
+	r.front = front
+	r.bootstrap = front.Bootstrap()
+	r.e.mu.Lock()
+	r.e.closers = append(r.e.closers, front.Close) // runs before the containers go
+	r.e.mu.Unlock()
 	return r.waitBrokers(ctx, r.nodes...)
 }
 
