@@ -39,9 +39,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/pipechaos/pipechaos/connectors/s3sink"
 	"github.com/pipechaos/pipechaos/harness"
 	"github.com/pipechaos/pipechaos/harness/history"
@@ -157,24 +154,5 @@ func checkMemoryPeak(r *harness.Run, p *sut.Process, settled, budget int64) {
 	default:
 		r.Logf("peak RSS of the sink process: %s, %s above the %s it settled at, within its %s memory budget",
 			mib(peak), mib(grew), mib(settled), mib(budget))
-	}
-}
-
-// groupStable waits until group is Stable with at least one member, as
-// the coordinator describes it.
-func groupStable(ctx context.Context, cl *kgo.Client, group string, timeout time.Duration) bool {
-	adm := kadm.NewClient(cl)
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	for {
-		gs, err := adm.DescribeGroups(ctx, group)
-		if g, ok := gs[group]; err == nil && ok && g.Err == nil && g.State == "Stable" && len(g.Members) > 0 {
-			return true
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(50 * time.Millisecond):
-		}
 	}
 }

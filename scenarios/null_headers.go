@@ -70,10 +70,6 @@ var _ = register(&harness.Scenario{
 	Run:    runNullHeaders,
 })
 
-// userJoinTimeout bounds how long a user's sink may take to join its
-// group.
-const userJoinTimeout = 2 * time.Minute
-
 const (
 	nullHeadersTopic = "audit"
 	nullHeadersGroup = "audit-sink"
@@ -114,15 +110,6 @@ func runNullHeaders(ctx context.Context, r *harness.Run) error {
 		return err
 	}
 	defer admin.Close()
-	if userOf(r) != nil {
-		// A user's sink may take its time to start (a Connect worker's JVM
-		// takes tens of seconds): the header mix is produced once it has
-		// joined its group, or a sink still starting would look stalled.
-		if !groupStable(ctx, admin, nullHeadersGroup, r.ScaledTimeout(userJoinTimeout)) {
-			return fmt.Errorf("the user's sink never joined group %s within %s", nullHeadersGroup, userJoinTimeout)
-		}
-		r.Logf("the user's sink joined group %s", nullHeadersGroup)
-	}
 	probes := []sampler.Probe{sampler.GroupLag(admin, nullHeadersGroup, nullHeadersTopic)}
 	if filter != nil {
 		probes = append(probes, sampler.Prometheus(filter.Metrics(), "pipechaos_filter_exceptions_total"))

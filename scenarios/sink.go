@@ -11,6 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/pipechaos/pipechaos/connectors"
 	"github.com/pipechaos/pipechaos/connectors/s3sink"
@@ -82,14 +84,43 @@ type runningSink struct {
 	waited bool
 }
 
+// userJoinTimeout bounds how long a user's sink may take to join its
+// group.
+const userJoinTimeout = 2 * time.Minute
+
 // startSink builds the sink and runs it until stop.
+//
+// A user's sink that is its group's first member is waited for until the
+// coordinator lists it in the group: it may take its time to start (a
+// Kafka Connect worker's JVM takes tens of seconds), and a scenario that
+// produced before would take a sink still starting for a stalled one. A
+// later member joins a live group unwaited: the scenario wants the
+// rebalance it causes while it happens.
 func startSink(ctx context.Context, r *harness.Run, region, topic, group string, build sinkBuilder) (*runningSink, error) {
+	var admin *kgo.Client
+	if userOf(r) != nil {
+		cl, err := r.Env.Region(region).Client()
+		if err != nil {
+			return nil, err
+		}
+		defer cl.Close()
+		if !groupHasMembers(ctx, cl, group) {
+			admin = cl
+		}
+	}
 	s, err := build(r, region, topic, group)
 	if err != nil {
 		return nil, err
 	}
 	rs := &runningSink{Sink: s, Group: group, Region: region, done: make(chan error, 1)}
 	go func() { rs.done <- s.Run(ctx) }()
+	if admin != nil {
+		if !groupStable(ctx, admin, group, r.ScaledTimeout(userJoinTimeout)) {
+			rs.stop()
+			return nil, fmt.Errorf("the user's sink never joined group %s within %s", group, r.ScaledTimeout(userJoinTimeout))
+		}
+		r.Logf("the user's sink joined group %s", group)
+	}
 	return rs, nil
 }
 
@@ -327,4 +358,45 @@ func withRecords(ev []history.Event, counts map[string]int) []history.Event {
 		}
 	}
 	return out
+}
+
+// groupStable waits until group is Stable with at least one member, as
+// the coordinator describes it: a classic group (DescribeGroups) or one of
+// KIP-848's consumer protocol (ConsumerGroupDescribe).
+func groupStable(ctx context.Context, cl *kgo.Client, group string, timeout time.Duration) bool {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		if state, members := describeGroup(ctx, cl, group); state == "Stable" && members > 0 {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// groupHasMembers says whether the coordinator lists any member in group.
+func groupHasMembers(ctx context.Context, cl *kgo.Client, group string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, members := describeGroup(ctx, cl, group)
+	return members > 0
+}
+
+// describeGroup is group's state and member count as the coordinator
+// tells them, by either group protocol ("", 0 if neither knows it).
+func describeGroup(ctx context.Context, cl *kgo.Client, group string) (string, int) {
+	adm := kadm.NewClient(cl)
+	gs, err := adm.DescribeGroups(ctx, group)
+	if g, ok := gs[group]; err == nil && ok && g.Err == nil && len(g.Members) > 0 {
+		return g.State, len(g.Members)
+	}
+	cgs, err := adm.DescribeConsumerGroups(ctx, group)
+	if g, ok := cgs[group]; err == nil && ok && g.Err == nil {
+		return g.State, len(g.Members)
+	}
+	return "", 0
 }
