@@ -98,7 +98,7 @@ func New(tb testing.TB, cfg env.Config, opts ...Opt) (env.Environment, error) {
 		return nil, fmt.Errorf("create network: %w", err)
 	}
 	e.net = nw
-	e.closers = append(e.closers, func() error { return nw.Remove(context.Background()) })
+	e.addCloser(func() error { return nw.Remove(context.Background()) })
 
 	// Everything starts at once; the official registry alone waits for
 	// Kafka, which holds its schemas.
@@ -200,6 +200,14 @@ func (e *environment) startLazy(name string, lz *lazyRegion) *region {
 
 func (e *environment) Registry() env.Registry { return e.registry }
 func (e *environment) Store() env.Store       { return e.store }
+
+// addCloser registers fn to run when the environment closes, in reverse
+// order of registration; the first one (the network) runs last.
+func (e *environment) addCloser(fn func() error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.closers = append(e.closers, fn)
+}
 
 // Close removes every container and the network, and stops the fault
 // layers. It is idempotent.

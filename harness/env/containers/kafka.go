@@ -74,9 +74,7 @@ func (e *environment) startRegion(ctx context.Context, name string) (*region, er
 	}
 	r.procs = procs{p}
 	r.ctl = kafka.NewControlClient(fmt.Sprintf("http://%s:%d", loopback, ctl))
-	e.mu.Lock()
-	e.closers = append(e.closers, func() error { r.ctl.Close(); return nil })
-	e.mu.Unlock()
+	e.addCloser(func() error { r.ctl.Close(); return nil })
 	return r, nil
 }
 

@@ -174,9 +174,7 @@ func (r *region) startOfficial(ctx context.Context, n int) error {
 	}
 	r.front = front
 	r.bootstrap = front.Bootstrap()
-	r.e.mu.Lock()
-	r.e.closers = append(r.e.closers, front.Close) // runs before the containers go
-	r.e.mu.Unlock()
+	r.e.addCloser(front.Close) // runs before the containers go
 	return r.waitBrokers(ctx, r.nodes...)
 }
 

@@ -70,13 +70,11 @@ func (e *environment) faultProxy(hostPort int, opts ...httpfault.Opt) (*httpfaul
 	if err != nil {
 		return nil, nil, fmt.Errorf("serve fault proxy for %s: %w", target.Host, err)
 	}
-	e.mu.Lock()
-	e.closers = append(e.closers, func() error {
+	e.addCloser(func() error {
 		err := srv.Close()
 		layer.CloseIdleConnections()
 		return err
 	})
-	e.mu.Unlock()
 	return layer, srv, nil
 }
 
