@@ -168,29 +168,47 @@ func checkKafkaDuplicates(ctx context.Context, r *harness.Run, topic string) err
 }
 
 // storedIDs decodes every object under prefix in the run's bucket and
-// returns the record IDs it holds, one per copy.
+// storedIDs reads every record ID the bucket holds under prefix.
 func storedIDs(ctx context.Context, r *harness.Run, prefix string) ([]uint64, error) {
+	var ids []uint64
+	err := eachStored(ctx, r, prefix, func(_ string, f checker.Found) { ids = append(ids, f.ID) })
+	return ids, err
+}
+
+// storedObjects maps every record ID the bucket holds under prefix to the
+// object holding it (the first one read, when several do).
+func storedObjects(ctx context.Context, r *harness.Run, prefix string) (map[uint64]string, error) {
+	out := map[uint64]string{}
+	err := eachStored(ctx, r, prefix, func(key string, f checker.Found) {
+		if _, ok := out[f.ID]; !ok {
+			out[f.ID] = key
+		}
+	})
+	return out, err
+}
+
+// eachStored calls fn for every record of every object under prefix.
+func eachStored(ctx context.Context, r *harness.Run, prefix string, fn func(key string, f checker.Found)) error {
 	cl, err := harness.StoreClient(r.Env.Store())
 	if err != nil {
-		return nil, err
+		return err
 	}
 	bucket := r.Env.Store().Bucket()
-	var ids []uint64
 	for info := range cl.ListObjectsIter(ctx, bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
 		if info.Err != nil {
-			return nil, fmt.Errorf("list %s: %w", prefix, info.Err)
+			return fmt.Errorf("list %s: %w", prefix, info.Err)
 		}
 		obj, err := cl.GetObject(ctx, bucket, info.Key, minio.GetObjectOptions{})
 		if err != nil {
-			return nil, fmt.Errorf("get %s: %w", info.Key, err)
+			return fmt.Errorf("get %s: %w", info.Key, err)
 		}
-		err = checker.DecodeObject(info.Key, obj, func(f checker.Found) { ids = append(ids, f.ID) })
+		err = checker.DecodeObject(info.Key, obj, func(f checker.Found) { fn(info.Key, f) })
 		obj.Close()
 		if err != nil {
-			return nil, fmt.Errorf("decode %s: %w", info.Key, err)
+			return fmt.Errorf("decode %s: %w", info.Key, err)
 		}
 	}
-	return ids, nil
+	return nil
 }
 
 // deadLetterCount is what the dead-letter objects under a prefix hold: one

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/pipechaos/pipechaos/harness"
 	"github.com/pipechaos/pipechaos/harness/env/backends"
@@ -13,9 +14,11 @@ import (
 // partitions never loads it again while every run reports success.
 func TestSilentStop(t *testing.T) { runScenario(t, "silent-stop") }
 
-// TestSilentStopDetectionLatency holds the freshness SLI to its promise:
-// the buggy job's stopped partition is flagged, from the sampled
-// pipeline_lag_seconds, within 2s of the moment it stopped being loaded.
+// TestSilentStopDetectionLatency holds the batch loader's freshness SLI to
+// its promise: the buggy job's own pipeline_lag_seconds flags the stopped
+// partition within 2s of the moment the harness saw its data stop reaching
+// the bucket. The scenario's verdict never reads that SLI; this test of
+// the connector's alert does.
 func TestSilentStopDetectionLatency(t *testing.T) {
 	s, _ := Lookup("silent-stop")
 	seed, err := harness.Seed(s.Name)
@@ -26,7 +29,11 @@ func TestSilentStopDetectionLatency(t *testing.T) {
 	if out.Error != "" || out.Skipped != "" {
 		t.Fatalf("could not run: %s%s", out.Error, out.Skipped)
 	}
-	d, ok := out.Metrics["detection_latency_seconds"]
+	const silentDetectIn = 2 * time.Second
+	if _, ok := out.Metrics["stale_partition"]; !ok {
+		t.Fatalf("the harness never saw the stopped partition stale: %s\nreplay: %s", out.Failure, out.Replay())
+	}
+	d, ok := out.Metrics["sli_detection_latency_seconds"]
 	switch {
 	case !ok:
 		t.Fatalf("the stopped partition was never flagged by the freshness SLI: %s\nreplay: %s", out.Failure, out.Replay())
