@@ -115,6 +115,41 @@ func (r *Run) Drained(ctx context.Context, region, group, topic string, timeout 
 	}
 }
 
+// CoordinatorReady waits until region's Kafka serves group's committed
+// offsets (at scale N, N times timeout). On a fresh real cluster the first
+// group request creates __consumer_offsets, and until its partitions have
+// leaders every group request fails with COORDINATOR_NOT_AVAILABLE: a job
+// that ran then would look stale for reasons of the harness's making.
+func (r *Run) CoordinatorReady(ctx context.Context, region, group string, timeout time.Duration) error {
+	timeout = r.ScaledTimeout(timeout)
+	cl, err := r.Env.Region(region).Client()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		qctx, qcancel := context.WithTimeout(ctx, 2*time.Second)
+		offs, err := adm.FetchOffsets(qctx, group)
+		qcancel()
+		if err == nil {
+			err = offs.Error()
+		}
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the %s region's group coordinator for %s did not answer within %s: %w", region, group, timeout, err)
+		case <-tick.C:
+		}
+	}
+}
+
 // groupLag is the total lag of group on topic; ok is false if it could not
 // be computed (group unknown, broker unreachable).
 func groupLag(ctx context.Context, adm *kadm.Client, group, topic string) (int64, bool) {

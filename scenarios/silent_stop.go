@@ -98,6 +98,9 @@ func runSilentStop(ctx context.Context, r *harness.Run) error {
 	if err := r.CreateTopic(ctx, env.Primary, silentTopic, silentPartitions); err != nil {
 		return err
 	}
+	if err := r.CoordinatorReady(ctx, env.Primary, silentGroup, 30*time.Second); err != nil {
+		return err
+	}
 	cut := &silentRebalance{partition: r.Rand().Int31n(silentPartitions)}
 	job, err := silentJob(r, cut)
 	if err != nil {

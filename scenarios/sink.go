@@ -367,7 +367,7 @@ func groupStable(ctx context.Context, cl *kgo.Client, group string, timeout time
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for {
-		if state, members := describeGroup(ctx, cl, group); state == "Stable" && members > 0 {
+		if state, members := describeGroup(ctx, kadm.NewClient(cl), group); state == "Stable" && members > 0 {
 			return true
 		}
 		select {
@@ -382,14 +382,13 @@ func groupStable(ctx context.Context, cl *kgo.Client, group string, timeout time
 func groupHasMembers(ctx context.Context, cl *kgo.Client, group string) bool {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	_, members := describeGroup(ctx, cl, group)
+	_, members := describeGroup(ctx, kadm.NewClient(cl), group)
 	return members > 0
 }
 
 // describeGroup is group's state and member count as the coordinator
 // tells them, by either group protocol ("", 0 if neither knows it).
-func describeGroup(ctx context.Context, cl *kgo.Client, group string) (string, int) {
-	adm := kadm.NewClient(cl)
+func describeGroup(ctx context.Context, adm *kadm.Client, group string) (string, int) {
 	gs, err := adm.DescribeGroups(ctx, group)
 	if g, ok := gs[group]; err == nil && ok && g.Err == nil && len(g.Members) > 0 {
 		return g.State, len(g.Members)

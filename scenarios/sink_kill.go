@@ -10,6 +10,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -135,25 +137,45 @@ func (k *killer) beforeCommit(ctx context.Context) (string, bool) {
 // buffered then has lost it), then lets a third join and kills the first
 // while the coordinator is rebalancing the group.
 func (k *killer) inRebalance(ctx context.Context) (string, bool) {
+	// A member that joins before the first one has finished joining is
+	// part of the group's first rebalance, not a second one.
+	if seen, ok := k.waitState(ctx, 2*momentWait, func(s string) bool { return s == "Stable" }); !ok {
+		return "the group was not Stable before a second member joined (states seen: " + seen + ")", false
+	}
 	for i, kill := range []bool{false, true} {
 		if err := k.join(); err != nil {
 			return "start another member: " + err.Error(), false
 		}
 		var state string
-		if !waitUntil(ctx, momentWait, func() bool {
-			state = groupState(ctx, k.admin, k.group)
-			return state == "PreparingRebalance" || state == "CompletingRebalance"
-		}) {
-			return fmt.Sprintf("the group did not rebalance within %s of member %d joining", momentWait, i+2), false
+		if seen, ok := k.waitState(ctx, momentWait, func(s string) bool { state = s; return rebalancing(s) }); !ok {
+			return fmt.Sprintf("the group did not rebalance within %s of member %d joining (states seen: %s)", momentWait, i+2, seen), false
 		}
 		if kill {
 			return k.sigkill(inRebalance, fmt.Sprintf("member %d had joined and the group was %s", i+2, state)), true
 		}
-		if !waitUntil(ctx, 2*momentWait, func() bool { return groupState(ctx, k.admin, k.group) == "Stable" }) {
-			return "the group did not settle after a second member joined", false
+		if seen, ok := k.waitState(ctx, 2*momentWait, func(s string) bool { return s == "Stable" }); !ok {
+			return "the group did not settle after a second member joined (states seen: " + seen + ")", false
 		}
 	}
 	return "", false
+}
+
+// waitState polls the group's state as its coordinator describes it until
+// cond holds, for at most d; when it never does, seen lists the distinct
+// states (and errors) the coordinator answered meanwhile.
+func (k *killer) waitState(ctx context.Context, d time.Duration, cond func(string) bool) (seen string, ok bool) {
+	var states []string
+	ok = waitUntil(ctx, d, func() bool {
+		state := groupState(ctx, k.admin, k.group)
+		if state == "" {
+			state = "no answer"
+		}
+		if !slices.Contains(states, state) {
+			states = append(states, state)
+		}
+		return cond(state)
+	})
+	return strings.Join(states, ", "), ok
 }
 
 // bucketKeys lists the object keys under prefix in the run's bucket.
@@ -172,15 +194,24 @@ func bucketKeys(ctx context.Context, r *harness.Run, prefix string) (map[string]
 	return keys, nil
 }
 
-// groupState is the group's state as its coordinator describes it.
+// groupState is the group's state as its coordinator describes it, by
+// either group protocol ("" if it did not answer within 500ms).
 func groupState(ctx context.Context, adm *kadm.Client, group string) string {
 	ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
-	gs, err := adm.DescribeGroups(ctx, group)
-	if g, ok := gs[group]; err == nil && ok && g.Err == nil {
-		return g.State
+	state, _ := describeGroup(ctx, adm, group)
+	return state
+}
+
+// rebalancing says whether a group in state is being rebalanced: a
+// classic group preparing or completing one, or a KIP-848 consumer group
+// assigning or reconciling partitions.
+func rebalancing(state string) bool {
+	switch state {
+	case "PreparingRebalance", "CompletingRebalance", "Assigning", "Reconciling":
+		return true
 	}
-	return ""
+	return false
 }
 
 // waitUntil polls cond every 5ms for at most d.
