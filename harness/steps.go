@@ -2,12 +2,14 @@ package harness
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/pipechaos/pipechaos/harness/checker"
 	"github.com/pipechaos/pipechaos/harness/env"
@@ -139,7 +141,8 @@ func (r *Run) CoordinatorReady(ctx context.Context, region, group string, timeou
 		if err == nil {
 			err = offs.Error()
 		}
-		if err == nil {
+		// A coordinator that says it has no such group has answered.
+		if err == nil || errors.Is(err, kerr.GroupIDNotFound) {
 			return nil
 		}
 		select {
