@@ -44,18 +44,11 @@ package scenarios
 import (
 	"context"
 	"errors"
-	"fmt"
-	"slices"
-	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/pipechaos/pipechaos/connectors/batchloader"
 	"github.com/pipechaos/pipechaos/harness"
-	"github.com/pipechaos/pipechaos/harness/checker"
 	"github.com/pipechaos/pipechaos/harness/env"
-	"github.com/pipechaos/pipechaos/harness/history"
 	"github.com/pipechaos/pipechaos/harness/nemesis"
 	"github.com/pipechaos/pipechaos/harness/sampler"
 	"github.com/pipechaos/pipechaos/harness/workload"
@@ -101,7 +94,7 @@ func runSilentStop(ctx context.Context, r *harness.Run) error {
 	if err := r.CoordinatorReady(ctx, env.Primary, silentGroup, 30*time.Second); err != nil {
 		return err
 	}
-	cut := &silentRebalance{partition: r.Rand().Int31n(silentPartitions)}
+	cut := &nemesis.AssignmentCut{Topic: silentTopic, Partition: r.Rand().Int31n(silentPartitions)}
 	job, err := silentJob(r, cut)
 	if err != nil {
 		return err
@@ -112,13 +105,13 @@ func runSilentStop(ctx context.Context, r *harness.Run) error {
 
 	r.Logf("the %s batch loader runs every %s over the %d partitions of %q, bookmarks in s3://%s/bookmarks/%s.json; "+
 		"after run %d a rebalance leaves partition %d out of one run",
-		r.Variant, silentInterval, silentPartitions, silentTopic, r.Env.Store().Bucket(), silentJobName, silentCutAfter, cut.partition)
+		r.Variant, silentInterval, silentPartitions, silentTopic, r.Env.Store().Bucket(), silentJobName, silentCutAfter, cut.Partition)
 	runs := &silentRunner{r: r, job: job, cut: cut}
 	runs.start(ctx)
 	sched := r.Schedule(ctx, nemesis.Step{
 		Nemesis: cut,
 		Start:   nemesis.When(func() bool { return runs.completed() >= silentCutAfter }),
-		Heal:    nemesis.When(cut.done),
+		Heal:    nemesis.When(cut.Done),
 	})
 
 	p, err := regionProducer(r, env.Primary)
@@ -133,7 +126,7 @@ func runSilentStop(ctx context.Context, r *harness.Run) error {
 	if err := errors.Join(perr, sched.Stop(context.WithoutCancel(ctx))); err != nil {
 		return err
 	}
-	if cut.cutRun.Load() == 0 {
+	if cut.CutRun() == 0 {
 		return harness.Inconclusive("the rebalance never reached a run: the workload ended before run %d", silentCutAfter+1)
 	}
 
@@ -153,273 +146,6 @@ func runSilentStop(ctx context.Context, r *harness.Run) error {
 	if err != nil {
 		return err
 	}
-	silentCheckFreshness(r, runs, cut.partition, res, stored, end)
+	silentCheckFreshness(r, runs, cut.Partition, res, stored, end)
 	return nil
-}
-
-// silentJob is the variant's batch loader, owning what the rebalance leaves it.
-func silentJob(r *harness.Run, cut *silentRebalance) (*batchloader.Job, error) {
-	boot := r.Env.Region(env.Primary).Bootstrap()
-	st := r.Env.Store()
-	cfg := batchloader.Config{
-		Brokers: boot, Topic: silentTopic, Name: silentJobName, Group: silentGroup,
-		S3Endpoint: st.Endpoint(), S3AccessKey: st.AccessKey(), S3SecretKey: st.SecretKey(), Bucket: st.Bucket(),
-		Assignment: cut.assignment,
-		RunTimeout: 5 * time.Second,
-		Logf:       func(format string, args ...any) { r.History.Note(silentJobName, fmt.Sprintf(format, args...)) },
-		KgoOpts:    env.ClientOpts(boot),
-	}
-	if r.Variant == harness.Buggy {
-		return batchloader.NewBuggy(cfg)
-	}
-	return batchloader.New(cfg)
-}
-
-// silentRebalance is the fault: while active, the next run to ask for its
-// assignment is not given partition — a rebalance moved it to a member that
-// then died, as in the incident. It hits exactly one run.
-type silentRebalance struct {
-	partition int32
-	armed     atomic.Bool
-	cutRun    atomic.Int64 // the run that lost the partition
-	finished  atomic.Int64 // runs finished so far
-}
-
-func (c *silentRebalance) Name() string { return "rebalance" }
-func (c *silentRebalance) Target() string {
-	return fmt.Sprintf("%s/partition-%d", silentTopic, c.partition)
-}
-func (c *silentRebalance) Describe() string {
-	return fmt.Sprintf("a consumer-group rebalance takes partition %d away from the next run of the batch loader", c.partition)
-}
-func (c *silentRebalance) Start(context.Context, env.Environment) error {
-	c.armed.Store(true)
-	return nil
-}
-func (c *silentRebalance) Heal(context.Context, env.Environment) error {
-	c.armed.Store(false)
-	return nil
-}
-
-// assignment is the job's Config.Assignment.
-func (c *silentRebalance) assignment(ps []int32) []int32 {
-	if !c.armed.CompareAndSwap(true, false) {
-		return ps
-	}
-	c.cutRun.Store(c.finished.Load() + 1)
-	return slices.DeleteFunc(ps, func(p int32) bool { return p == c.partition })
-}
-
-// done reports whether the run that lost the partition has finished.
-func (c *silentRebalance) done() bool {
-	n := c.cutRun.Load()
-	return n > 0 && c.finished.Load() >= n
-}
-
-// silentRunner runs the job every silentInterval and keeps its reports.
-type silentRunner struct {
-	r   *harness.Run
-	job *batchloader.Job
-	cut *silentRebalance
-
-	mu      sync.Mutex
-	reports []silentReport
-
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-}
-
-type silentReport struct {
-	batchloader.Report
-	At time.Time
-}
-
-func (s *silentRunner) start(ctx context.Context) {
-	ctx, s.cancel = context.WithCancel(ctx)
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		t := time.NewTicker(silentInterval)
-		defer t.Stop()
-		for {
-			s.once(ctx)
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-		}
-	}()
-}
-
-func (s *silentRunner) stop() {
-	s.cancel()
-	s.wg.Wait()
-}
-
-// once runs the job and narrates the runs around the rebalance.
-func (s *silentRunner) once(ctx context.Context) {
-	rep, _ := s.job.RunOnce(ctx)
-	if ctx.Err() != nil && !rep.Success {
-		return // stopped mid-run: not a run of the job's schedule
-	}
-	at := time.Now()
-	s.mu.Lock()
-	s.reports = append(s.reports, silentReport{rep, at})
-	s.mu.Unlock()
-	s.cut.finished.Store(int64(rep.Run))
-	s.r.History.Note(silentJobName, rep.String())
-	cutRun := int(s.cut.cutRun.Load())
-	switch {
-	case rep.Run == cutRun:
-		s.r.Logf("%s — partition %d was not assigned to it; it rewrote the bookmark file for partitions %v only",
-			rep, s.cut.partition, silentSorted(rep.Bookmarks))
-	case len(rep.Reconciled) > 0:
-		s.r.Logf("%s — partitions %v had no bookmark: resumed from group %s's committed offsets", rep, rep.Reconciled, silentGroup)
-	case rep.Run == 1 || (cutRun > 0 && rep.Run <= cutRun+2) || !rep.Success:
-		s.r.Logf("%s", rep)
-	}
-}
-
-func (s *silentRunner) completed() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.reports)
-}
-
-// succeeded counts the runs that reported success after since.
-func (s *silentRunner) succeeded(since time.Time) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for _, rep := range s.reports {
-		if rep.Success && rep.At.After(since) {
-			n++
-		}
-	}
-	return n
-}
-
-func silentSorted(m map[int32]int64) []int32 {
-	var ps []int32
-	for p := range m {
-		ps = append(ps, p)
-	}
-	slices.Sort(ps)
-	return ps
-}
-
-// silentPartition is what the run shows about one partition.
-type silentPartition struct {
-	acked, lost int
-	firstLost   time.Time // ack of its first acked record missing from the bucket
-	peak        time.Duration
-	breachAt    time.Time     // first moment its lag was above the bound
-	breachLag   time.Duration // the lag then
-	jobPeak     float64       // the job's own SLI, shown, never judged
-	jobBreachAt time.Time
-}
-
-// silentCheckFreshness judges every partition's freshness as the harness
-// measures it from outside (acks from the producer, object writes from the
-// store, the records in each object from the bucket) and ties a stale
-// partition to the records it never delivered. The job's own SLI is shown
-// beside it.
-func silentCheckFreshness(r *harness.Run, runs *silentRunner, cut int32, res checker.Result, stored map[uint64]string, end time.Time) {
-	written := map[string]time.Time{} // object → its last write the store answered
-	parts := map[int32]*silentPartition{}
-	get := func(p int32) *silentPartition {
-		if parts[p] == nil {
-			parts[p] = &silentPartition{}
-		}
-		return parts[p]
-	}
-	var ds []checker.Delivery
-	events := r.History.Events()
-	for _, e := range events {
-		if e.Type == history.SinkWrite && e.Process == harness.StoreProcess && e.At.After(written[e.Object]) {
-			written[e.Object] = e.At
-		}
-	}
-	for _, e := range events {
-		switch {
-		case e.Type == history.Produce && e.Outcome == history.Acked && e.Topic == silentTopic:
-			sp := get(e.Partition)
-			sp.acked++
-			d := checker.Delivery{Partition: e.Partition, Acked: e.At}
-			if obj, ok := stored[e.RecordID]; ok {
-				d.Stored = written[obj]
-				if d.Stored.IsZero() { // in the bucket, its write never seen: only as of the end
-					d.Stored = end
-				}
-			} else {
-				if sp.lost == 0 {
-					sp.firstLost = e.At
-				}
-				sp.lost++
-			}
-			ds = append(ds, d)
-		case e.Type == history.Metric && e.Metric == batchloader.LagMetric:
-			p, err := strconv.ParseInt(e.Labels["partition"], 10, 32)
-			if err != nil {
-				continue
-			}
-			sp := get(int32(p))
-			sp.jobPeak = max(sp.jobPeak, e.Value)
-			if e.Value > silentBound.Seconds() && sp.jobBreachAt.IsZero() {
-				sp.jobBreachAt = e.At
-			}
-		}
-	}
-	if len(written) == 0 {
-		r.Inconclusive("the store recorded no object write: without the write times the harness cannot measure freshness")
-		return
-	}
-	for p, samples := range checker.Freshness(ds, silentSample, end) {
-		sp := get(p)
-		for _, s := range samples {
-			if s.Lag > sp.peak {
-				sp.peak = s.Lag
-			}
-			if s.Lag > silentBound && sp.breachAt.IsZero() {
-				sp.breachAt, sp.breachLag = s.At, s.Lag
-			}
-		}
-	}
-
-	var peak time.Duration
-	peakP := int32(-1)
-	for p := range int32(silentPartitions) {
-		sp := get(p)
-		if sp.acked == 0 {
-			r.Inconclusive("no record was acked to partition %d: nothing shows whether its data stays fresh", p)
-			continue
-		}
-		if sp.peak > peak {
-			peak, peakP = sp.peak, p
-		}
-		if sp.breachAt.IsZero() {
-			continue
-		}
-		stopped := sp.breachAt.Add(-sp.breachLag) // the ack of its oldest record not yet stored
-		r.Metric("stale_partition", float64(p))
-		job := "the job's own pipeline_lag_seconds never crossed it"
-		if !sp.jobBreachAt.IsZero() {
-			// Shown, not judged: how soon the job's own alert would have fired.
-			latency := sp.jobBreachAt.Sub(stopped)
-			r.Metric("sli_detection_latency_seconds", latency.Seconds())
-			job = fmt.Sprintf("the job's own pipeline_lag_seconds crossed it at +%s, %s after", since(r, sp.jobBreachAt), latency.Round(time.Millisecond))
-		}
-		r.Logf("partition %d: its oldest unloaded record was older than %s from +%s (its data stopped arriving at +%s); %s",
-			p, silentBound, since(r, sp.breachAt), since(r, stopped), job)
-		r.ViolationOf(harness.Stale, "partition %d stale for %.1fs (the bucket lagged its acks by more than %s from +%s) "+
-			"while %d runs reported success; %d of its %d acked records never reached the bucket",
-			p, sp.peak.Seconds(), silentBound, since(r, sp.breachAt), runs.succeeded(stopped), sp.lost, sp.acked)
-	}
-	r.Metric("freshness_peak_seconds", peak.Seconds())
-	if peak <= silentBound && peakP >= 0 {
-		r.Logf("freshness held: every partition's data reached the bucket within %s of its ack (peak %s on partition %d; "+
-			"partition %d, left out of one run, peaked at %s; the job's own SLI peaked at %.2fs there); the checker found %d of %d acked records",
-			silentBound, peak.Round(time.Millisecond), peakP, cut, get(cut).peak.Round(time.Millisecond), get(cut).jobPeak, res.FoundRecords, res.Acked)
-	}
 }
