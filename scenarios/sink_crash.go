@@ -22,7 +22,6 @@ import (
 	"github.com/pipechaos/pipechaos/connectors/s3sink"
 	"github.com/pipechaos/pipechaos/harness"
 	"github.com/pipechaos/pipechaos/harness/env"
-	"github.com/pipechaos/pipechaos/harness/nemesis"
 	"github.com/pipechaos/pipechaos/harness/workload"
 )
 
@@ -54,12 +53,6 @@ func runSinkCrash(ctx context.Context, r *harness.Run) error {
 		return err
 	}
 	defer pl.close()
-	// The rebalance first (it brings two more members: every later kill
-	// kills every member, so the PUT the store holds or answered is a
-	// killed one's), then the other two in seeded order.
-	points := []killPoint{midPut, beforeCommit}
-	r.Rand().Shuffle(len(points), func(i, j int) { points[i], points[j] = points[j], points[i] })
-	points = append([]killPoint{inRebalance}, points...)
 	var others []*runningSink
 	k := &killer{r: r, sv: pl.supervised(), others: func() []*runningSink { return others }, admin: kadm.NewClient(pl.admin), group: sinkGroup, prefix: "topics/" + crashTopic + "/", join: func() error {
 		s, err := startSink(ctx, r, env.Primary, crashTopic, sinkGroup, crashSinks(r))
@@ -68,21 +61,8 @@ func runSinkCrash(ctx context.Context, r *harness.Run) error {
 		}
 		return err
 	}}
-	r.Logf("the %s sink process consumes %q (6 partitions) under a supervisor; kill points in seeded order: %v", r.Variant, crashTopic, points)
-	met := make(chan []string, 1)
-	go func() {
-		var missed []string
-		for i, kp := range points {
-			at := 600 + 2200*i + r.Rand().Intn(500)
-			if nemesis.AfterAcked(r.History, at)(ctx) != nil {
-				break
-			}
-			if text, ok := k.kill(ctx, kp); !ok {
-				missed = append(missed, string(kp)+": "+text)
-			}
-		}
-		met <- missed
-	}()
+	r.Logf("the %s sink process consumes %q (6 partitions) under a supervisor", r.Variant, crashTopic)
+	met := k.schedule(ctx, 600, 2200)
 	_, perr := r.Produce(ctx, workload.Config{Topic: crashTopic, Records: crashRecords, Rate: crashRate}, pl.prod)
 	missed := <-met
 	for _, s := range others {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/pipechaos/pipechaos/harness"
 	"github.com/pipechaos/pipechaos/harness/env"
+	"github.com/pipechaos/pipechaos/harness/nemesis"
 	"github.com/pipechaos/pipechaos/harness/sut"
 )
 
@@ -50,6 +51,35 @@ type killer struct {
 	others func() []*runningSink
 	// join starts another member of the group (for inRebalance).
 	join func() error
+}
+
+// schedule kills the sink at every kill point, the rebalance first (it
+// brings two more members: every later kill kills every member, so the PUT
+// the store holds or answered is a killed one's), then the other two in
+// seeded order; kill point i waits for first+every*i (plus up to 500)
+// acked records. What it sends is why each kill point that never met the
+// data missed.
+func (k *killer) schedule(ctx context.Context, first, every int) <-chan []string {
+	r := k.r
+	points := []killPoint{midPut, beforeCommit}
+	r.Rand().Shuffle(len(points), func(i, j int) { points[i], points[j] = points[j], points[i] })
+	points = append([]killPoint{inRebalance}, points...)
+	r.Logf("kill points in seeded order: %v", points)
+	met := make(chan []string, 1)
+	go func() {
+		var missed []string
+		for i, kp := range points {
+			at := first + every*i + r.Rand().Intn(500)
+			if nemesis.AfterAcked(r.History, at)(ctx) != nil {
+				break
+			}
+			if text, ok := k.kill(ctx, kp); !ok {
+				missed = append(missed, string(kp)+": "+text)
+			}
+		}
+		met <- missed
+	}()
+	return met
 }
 
 // kill waits for the moment of kp and kills the running instance then. It
