@@ -73,16 +73,10 @@ func runAcksDurability(ctx context.Context, r *harness.Run) error {
 	if r.History.Count("fault", "") < 2 || after[0].Leader == leader {
 		return harness.Inconclusive("the leader was never cut off and replaced (the workload ended first)")
 	}
-	audit, err := r.AuditTopic(ctx, env.Primary, topic)
+	res, err := checkAckedInKafka(ctx, r, env.Primary, topic)
 	if err != nil {
 		return err
 	}
-	c := checker.New(checker.LedgerFrom(r.History.Events()), checker.AllowReorder(), checker.MaxDuplicates(audit.Duplicates))
-	for id, part := range audit.IDs {
-		c.Record(checker.Found{ID: id, Partition: part})
-	}
-	res := c.Result()
-	r.Logf("Kafka holds %d of the %d acknowledged records (read back after healing)", res.Acked-res.Lost, res.Acked)
 	if res.Lost > 0 { // phrased here, from the same reading: these were lost in Kafka, not on the way to a bucket
 		r.ViolationOf(harness.Lost, "%d acknowledged records lost: acked by leader %d alone, gone after Kafka elected %d", res.Lost, leader, after[0].Leader)
 		res.Violations = dropKind(res.Violations, checker.Lost)

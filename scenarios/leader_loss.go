@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/pipechaos/pipechaos/harness"
 	"github.com/pipechaos/pipechaos/harness/checker"
 	"github.com/pipechaos/pipechaos/harness/env"
 )
@@ -60,6 +61,23 @@ func (n leaderLoss) Heal(ctx context.Context, e env.Environment) error {
 		return err
 	}
 	return r.RestartBroker(ctx, n.node)
+}
+
+// checkAckedInKafka reads topic back from region and checks that Kafka
+// still holds every acknowledged record, counted by ID (reorders and the
+// copies Kafka holds are allowed). It logs how many it holds.
+func checkAckedInKafka(ctx context.Context, r *harness.Run, region, topic string) (checker.Result, error) {
+	audit, err := r.AuditTopic(ctx, region, topic)
+	if err != nil {
+		return checker.Result{}, err
+	}
+	c := checker.New(checker.LedgerFrom(r.History.Events()), checker.AllowReorder(), checker.MaxDuplicates(audit.Duplicates))
+	for id, part := range audit.IDs {
+		c.Record(checker.Found{ID: id, Partition: part})
+	}
+	res := c.Result()
+	r.Logf("Kafka holds %d of the %d acknowledged records (read back after healing)", res.Acked-res.Lost, res.Acked)
+	return res, nil
 }
 
 // dropKind removes the violations of one kind.
