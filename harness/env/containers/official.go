@@ -96,6 +96,14 @@ func apacheKafkaNodes(region string, hostPorts []int) []kafkaNode {
 				// two cores in half the CPU time; a test's load needs no
 				// C2-compiled code.
 				"KAFKA_JVM_PERFORMANCE_OPTS": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -XX:CICompilerCount=1 -Djava.awt.headless=true",
+				// No DNS cache: a killed, restarted or reconnected container
+				// can come back on another address, even on one a peer
+				// held before. A JVM that kept the old answer (30s by
+				// default) sent a peer's raft requests to the wrong broker,
+				// or to itself, and KRaft stopped on the inconsistent
+				// leader ("Received request or response with leader 0 and
+				// epoch 11 which is inconsistent with current leader 0").
+				"KAFKA_OPTS": "-Dsun.net.inetaddr.ttl=0 -Dsun.net.inetaddr.negative.ttl=0",
 
 				"KAFKA_DEFAULT_REPLICATION_FACTOR":               rf,
 				"KAFKA_MIN_INSYNC_REPLICAS":                      isr,
