@@ -14,7 +14,6 @@ import (
 // silentPartition is what the run shows about one partition.
 type silentPartition struct {
 	acked, lost int
-	firstLost   time.Time // ack of its first acked record missing from the bucket
 	peak        time.Duration
 	breachAt    time.Time     // first moment its lag was above the bound
 	breachLag   time.Duration // the lag then
@@ -55,9 +54,6 @@ func silentCheckFreshness(r *harness.Run, runs *silentRunner, cut int32, res che
 					d.Stored = end
 				}
 			} else {
-				if sp.lost == 0 {
-					sp.firstLost = e.At
-				}
 				sp.lost++
 			}
 			ds = append(ds, d)
