@@ -185,7 +185,9 @@ func (s *service) restart(ctx context.Context, health string) error {
 }
 
 // empty removes every object of the bucket (MinIO keeps its data dir
-// across the restart).
+// across the restart). A MinIO that has just restarted may answer its
+// liveness probe before it lists; a failed listing or removal is tried
+// again until the bucket lists empty or ctx ends.
 func (s *Store) empty(ctx context.Context) error {
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
@@ -193,11 +195,43 @@ func (s *Store) empty(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	objs := mc.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Recursive: true})
-	for res := range mc.RemoveObjects(ctx, s.bucket, objs, minio.RemoveObjectsOptions{}) {
-		if res.Err != nil {
-			return fmt.Errorf("empty bucket %s: %w", s.bucket, res.Err)
+	for {
+		left, err := s.removeAll(ctx, mc)
+		if err == nil && left == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("empty bucket %s: %w (last: %d objects listed, %v)", s.bucket, ctx.Err(), left, err)
+		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	return nil
+}
+
+// removeAll lists the bucket and removes what it listed; it returns how
+// many objects were listed. A listing error is returned before anything
+// is removed: minio-go would pass its empty key on to the delete.
+func (s *Store) removeAll(ctx context.Context, mc *minio.Client) (int, error) {
+	var objs []minio.ObjectInfo
+	for o := range mc.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Recursive: true}) {
+		if o.Err != nil {
+			return len(objs), fmt.Errorf("list: %w", o.Err)
+		}
+		objs = append(objs, o)
+	}
+	if len(objs) == 0 {
+		return 0, nil
+	}
+	ch := make(chan minio.ObjectInfo, len(objs))
+	for _, o := range objs {
+		ch <- o
+	}
+	close(ch)
+	var errs []error
+	for res := range mc.RemoveObjects(ctx, s.bucket, ch, minio.RemoveObjectsOptions{}) {
+		if res.Err != nil {
+			errs = append(errs, fmt.Errorf("remove %q: %w", res.ObjectName, res.Err))
+		}
+	}
+	return len(objs), errors.Join(errs...)
 }
