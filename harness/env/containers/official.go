@@ -115,11 +115,19 @@ func apacheKafkaNodes(region string, hostPorts []int) []kafkaNode {
 				"KAFKA_NUM_PARTITIONS":                           "3",
 				"KAFKA_AUTO_LEADER_REBALANCE_ENABLE":             "false",
 
-				"KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS":          "0",
-				"KAFKA_GROUP_MIN_SESSION_TIMEOUT_MS":              "100",
-				"KAFKA_REPLICA_LAG_TIME_MAX_MS":                   "5000",
-				"KAFKA_REPLICA_SOCKET_TIMEOUT_MS":                 "1500",
-				"KAFKA_REPLICA_FETCH_WAIT_MAX_MS":                 "100",
+				"KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS": "0",
+				"KAFKA_GROUP_MIN_SESSION_TIMEOUT_MS":     "100",
+				"KAFKA_REPLICA_LAG_TIME_MAX_MS":          "5000",
+				"KAFKA_REPLICA_SOCKET_TIMEOUT_MS":        "1500",
+				"KAFKA_REPLICA_FETCH_WAIT_MAX_MS":        "100",
+				// A connection a broker opens to a peer that is cut off
+				// (docker network disconnect drops its packets) waits out
+				// the connection setup timeout, which doubles per try up
+				// to 30s by default. After the heal the followers' fetchers
+				// kept waiting on such attempts for 30-60s, and acks=all
+				// produces failed with NOT_ENOUGH_REPLICAS that long.
+				"KAFKA_SOCKET_CONNECTION_SETUP_TIMEOUT_MS":        "1000",
+				"KAFKA_SOCKET_CONNECTION_SETUP_TIMEOUT_MAX_MS":    "2000",
 				"KAFKA_BROKER_HEARTBEAT_INTERVAL_MS":              "500",
 				"KAFKA_BROKER_SESSION_TIMEOUT_MS":                 "3000",
 				"KAFKA_CONTROLLER_QUORUM_FETCH_TIMEOUT_MS":        "2000",
