@@ -36,7 +36,7 @@ func TestImageKinds(t *testing.T) {
 	require.True(t, officialKafka("docker.io/apache/kafka-native:3.9.0"))
 	require.True(t, officialKafka(ApacheKafkaImage), "the locally built Apache Kafka image runs one broker per container")
 	require.False(t, officialKafka(FakeKafkaImage))
-	require.False(t, officialKafka(DefaultKafkaImage))
+	require.True(t, officialKafka(DefaultKafkaImage), "the default is real Apache Kafka")
 	require.True(t, officialRegistry("confluentinc/cp-schema-registry:7.7.1"))
 	require.False(t, officialRegistry(DefaultRegistryImage))
 }
@@ -66,7 +66,7 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 	require.Equal(t, DefaultRegistryImage, c.RegistryImage)
 	require.Equal(t, DefaultMinIOImage, c.MinIOImage)
 
-	_, err = NewConfig(RegistryImage("confluentinc/cp-schema-registry:7.7.1"))
+	_, err = NewConfig(KafkaImage(FakeKafkaImage), RegistryImage("confluentinc/cp-schema-registry:7.7.1"))
 	require.ErrorContains(t, err, "needs an official Kafka image")
 	_, err = NewConfig(Credentials("a", "short"))
 	require.ErrorContains(t, err, "secret key of at least 8")
@@ -226,7 +226,7 @@ func (noImages) ImageInspect(context.Context, string, ...client.ImageInspectOpti
 }
 
 func TestMissingImageNamesTheFixAndNeverPulls(t *testing.T) {
-	err := ensureImages(context.Background(), noImages{}, DefaultKafkaImage, "apache/kafka:3.9.0")
+	err := ensureImages(context.Background(), noImages{}, FakeKafkaImage, "apache/kafka:3.9.0")
 	require.Error(t, err)
 	msg := err.Error()
 	require.Contains(t, msg, "pipechaos/kafka:dev: run `make images`")

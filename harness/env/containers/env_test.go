@@ -28,20 +28,33 @@ import (
 
 // newEnv starts the containers backend for tb, or skips (fails with
 // CI=true) when Docker or the images are missing.
-func newEnv(tb testing.TB, brokers int) env.Environment {
+func newEnv(tb testing.TB, brokers int, opts ...containers.Opt) env.Environment {
 	tb.Helper()
 	containers.RequireAvailable(tb)
 	cfg, err := env.NewConfig(env.Backend(env.Containers), env.BrokersPerRegion(brokers), env.Logf(tb.Logf))
 	require.NoError(tb, err)
-	e, err := containers.New(tb, cfg)
+	e, err := containers.New(tb, cfg, opts...)
 	require.NoError(tb, err)
 	return e
 }
 
-// TestEnvironment starts the environment, uses every role through its
-// clients, runs every fault and proves the same clients recover.
-func TestEnvironment(t *testing.T) {
-	e := newEnv(t, 3)
+// TestEnvironment starts the environment with the configured Kafka image
+// (real Apache Kafka unless PIPECHAOS_KAFKA_IMAGE says otherwise), uses
+// every role through its clients, runs every fault and proves the same
+// clients recover.
+func TestEnvironment(t *testing.T) { testEnvironment(t) }
+
+// TestEnvironmentFakeKafka runs the same on the kfake image, the fast
+// option, whose protocol faults go through its own control API.
+func TestEnvironmentFakeKafka(t *testing.T) {
+	if c, err := containers.NewConfig(); err == nil && c.KafkaImage == containers.FakeKafkaImage {
+		t.Skip("TestEnvironment runs on the kfake image already (PIPECHAOS_KAFKA_IMAGE)")
+	}
+	testEnvironment(t, containers.KafkaImage(containers.FakeKafkaImage))
+}
+
+func testEnvironment(t *testing.T, opts ...containers.Opt) {
+	e := newEnv(t, 3, opts...)
 	require.Equal(t, env.Containers, e.Backend())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -196,7 +209,9 @@ func TestEnvironment(t *testing.T) {
 		requireUnreachable(ctx, t, primary)
 		require.NoError(t, produce(ctx, kc[env.Secondary], "other region unaffected", 10*time.Second))
 		require.NoError(t, pf.Connect(ctx))
+		start := time.Now()
 		require.NoError(t, produce(ctx, pcl, "healed", 30*time.Second))
+		t.Logf("first produce after the partition healed: %v", time.Since(start).Round(time.Millisecond))
 	})
 
 	type stoppable interface {

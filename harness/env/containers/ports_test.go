@@ -43,7 +43,7 @@ func TestPortTakenBeforeBindIsRetried(t *testing.T) {
 			require.NoError(t, err)
 			port = ps[0]
 		}
-		return e.run(ctx, "kafka-ports", DefaultKafkaImage, []string{"kafka-ports"}, map[int]int{port: port},
+		return e.run(ctx, "kafka-ports", FakeKafkaImage, []string{"kafka-ports"}, map[int]int{port: port},
 			testcontainers.WithCmd("-ports", itoa(port), "-data-dir", ""),
 			testcontainers.WithWaitStrategy(&kafkaReady{port: port, timeout: 30 * time.Second}))
 	})
