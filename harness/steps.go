@@ -88,33 +88,17 @@ func (r *Run) StoreProbe() sampler.Probe {
 // The harness learns that a sink is done from Kafka, not from the sink's
 // own word.
 func (r *Run) Drained(ctx context.Context, region, group, topic string, timeout time.Duration) (bool, int64) {
-	timeout = r.ScaledTimeout(timeout)
-	reg := r.Env.Region(region)
-	cl, err := reg.Client()
-	if err != nil {
-		r.Logf("drain: %v", err)
-		return false, -1
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
 	lag := int64(-1)
-	for {
+	err := r.pollRegion(ctx, region, timeout, func(ctx context.Context, adm *kadm.Client) bool {
 		if l, ok := groupLag(ctx, adm, group, topic); ok {
 			lag = l
-			if l == 0 {
-				return true, 0
-			}
 		}
-		select {
-		case <-ctx.Done():
-			return false, lag
-		case <-tick.C:
-		}
+		return lag == 0
+	})
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		r.Logf("drain: %v", err)
 	}
+	return err == nil, lag
 }
 
 // CoordinatorReady waits until region's Kafka serves group's committed
@@ -123,31 +107,44 @@ func (r *Run) Drained(ctx context.Context, region, group, topic string, timeout 
 // leaders every group request fails with COORDINATOR_NOT_AVAILABLE: a job
 // that ran then would look stale for reasons of the harness's making.
 func (r *Run) CoordinatorReady(ctx context.Context, region, group string, timeout time.Duration) error {
-	timeout = r.ScaledTimeout(timeout)
+	var last error
+	err := r.pollRegion(ctx, region, timeout, func(ctx context.Context, adm *kadm.Client) bool {
+		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		offs, err := adm.FetchOffsets(qctx, group)
+		if err == nil {
+			err = offs.Error()
+		}
+		last = err
+		// A coordinator that says it has no such group has answered.
+		return err == nil || errors.Is(err, kerr.GroupIDNotFound)
+	})
+	if err != nil {
+		return fmt.Errorf("the %s region's group coordinator for %s did not answer within %s: %w (last answer: %v)", region, group, r.ScaledTimeout(timeout), err, last)
+	}
+	return nil
+}
+
+// pollRegion calls try with an admin client of region every 50ms until it
+// reports done, or until timeout (at scale N, N times timeout) or ctx ends.
+func (r *Run) pollRegion(ctx context.Context, region string, timeout time.Duration, try func(context.Context, *kadm.Client) bool) error {
 	cl, err := r.Env.Region(region).Client()
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, r.ScaledTimeout(timeout))
 	defer cancel()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		qctx, qcancel := context.WithTimeout(ctx, 2*time.Second)
-		offs, err := adm.FetchOffsets(qctx, group)
-		qcancel()
-		if err == nil {
-			err = offs.Error()
-		}
-		// A coordinator that says it has no such group has answered.
-		if err == nil || errors.Is(err, kerr.GroupIDNotFound) {
+		if try(ctx, adm) {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("the %s region's group coordinator for %s did not answer within %s: %w", region, group, timeout, err)
+			return ctx.Err()
 		case <-tick.C:
 		}
 	}

@@ -364,18 +364,11 @@ func withRecords(ev []history.Event, counts map[string]int) []history.Event {
 // the coordinator describes it: a classic group (DescribeGroups) or one of
 // KIP-848's consumer protocol (ConsumerGroupDescribe).
 func groupStable(ctx context.Context, cl *kgo.Client, group string, timeout time.Duration) bool {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	for {
-		if state, members := describeGroup(ctx, kadm.NewClient(cl), group); state == "Stable" && members > 0 {
-			return true
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	adm := kadm.NewClient(cl)
+	return pollUntil(ctx, timeout, 50*time.Millisecond, func() bool {
+		state, members := describeGroup(ctx, adm, group)
+		return state == "Stable" && members > 0
+	})
 }
 
 // groupHasMembers says whether the coordinator lists any member in group.

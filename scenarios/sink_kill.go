@@ -246,13 +246,19 @@ func rebalancing(state string) bool {
 
 // waitUntil polls cond every 5ms for at most d.
 func waitUntil(ctx context.Context, d time.Duration, cond func() bool) bool {
+	return pollUntil(ctx, d, 5*time.Millisecond, cond)
+}
+
+// pollUntil checks cond every interval until it holds (true) or d or ctx
+// ends (false).
+func pollUntil(ctx context.Context, d, every time.Duration, cond func() bool) bool {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	for !cond() {
 		select {
 		case <-ctx.Done():
 			return false
-		case <-time.After(5 * time.Millisecond):
+		case <-time.After(every):
 		}
 	}
 	return true
