@@ -170,16 +170,21 @@ func userProducer(r *harness.Run) (connectors.Producer, error) {
 	return p, nil
 }
 
-// budgeted gives a scenario more time on real Kafka (the nodes backend),
-// where a broker restart, a region start or a group join takes seconds to
-// tens of seconds on a loaded machine instead of kfake's milliseconds, and
-// a sink writing to MinIO on disk more time to drain.
+// budgeted gives a scenario more time on real Kafka (the nodes backend,
+// or the containers backend with an Apache Kafka image), where a broker
+// restart, a region start or a group join takes seconds to tens of seconds
+// on a loaded machine instead of kfake's milliseconds, and a sink writing
+// to MinIO on disk more time to drain. The containers backend stretches
+// the scenario's budget itself (BudgetScale); here only the drain waits.
 func budgeted(s *harness.Scenario, e env.Environment) *harness.Scenario {
-	if e.Backend() != env.Nodes {
+	if _, real := e.Region(env.Primary).(env.Replicated); !real && e.Backend() != env.Nodes {
 		return s
 	}
 	if drainTimeout != 30*time.Second { // written once, before any scenario reads it
 		drainTimeout = 30 * time.Second
+	}
+	if e.Backend() != env.Nodes {
+		return s
 	}
 	c := *s
 	c.Budget = 10 * max(c.Budget, 30*time.Second)
