@@ -6,11 +6,9 @@ import (
 	"time"
 )
 
-// Default images, built by `make images`. The default Kafka is real Apache
-// Kafka (replication, ISR, elections, KRaft); the kfake image is the fast
-// option (PIPECHAOS_KAFKA_IMAGE=pipechaos/kafka:dev).
+// Default images, built by `make images`.
 const (
-	DefaultKafkaImage    = ApacheKafkaImage
+	DefaultKafkaImage    = FakeKafkaImage
 	DefaultRegistryImage = "pipechaos/registry:dev"
 	DefaultMinIOImage    = "pipechaos/minio:dev"
 
@@ -37,10 +35,9 @@ type Config struct {
 type Opt func(*Config)
 
 // KafkaImage is the image of the Kafka brokers. Default:
-// $PIPECHAOS_KAFKA_IMAGE, else pipechaos/apache-kafka:dev. That image,
-// apache/kafka and apache/kafka-native run one container per broker; any
-// other image is taken to be a pipechaos-kafka image (one container per
-// region, kfake).
+// $PIPECHAOS_KAFKA_IMAGE, else pipechaos/kafka:dev. apache/kafka and
+// apache/kafka-native run one container per broker; any other image is
+// taken to be a pipechaos-kafka image (one container per region).
 func KafkaImage(ref string) Opt { return func(c *Config) { c.KafkaImage = ref } }
 
 // RegistryImage is the schema registry image. Default:
