@@ -177,7 +177,7 @@ func userProducer(r *harness.Run) (connectors.Producer, error) {
 // to MinIO on disk more time to drain. The containers backend stretches
 // the scenario's budget itself (BudgetScale); here only the drain waits.
 func budgeted(s *harness.Scenario, e env.Environment) *harness.Scenario {
-	if _, real := e.Region(env.Primary).(env.Replicated); !real && e.Backend() != env.Nodes {
+	if _, real := e.Region(env.Primary).(env.Replicated); !real {
 		return s
 	}
 	if drainTimeout != 30*time.Second { // written once, before any scenario reads it

@@ -364,6 +364,8 @@ func withRecords(ev []history.Event, counts map[string]int) []history.Event {
 // the coordinator describes it: a classic group (DescribeGroups) or one of
 // KIP-848's consumer protocol (ConsumerGroupDescribe).
 func groupStable(ctx context.Context, cl *kgo.Client, group string, timeout time.Duration) bool {
+	ctx, cancel := context.WithTimeout(ctx, timeout) // also bounds each describe
+	defer cancel()
 	adm := kadm.NewClient(cl)
 	return pollUntil(ctx, timeout, 50*time.Millisecond, func() bool {
 		state, members := describeGroup(ctx, adm, group)

@@ -13,7 +13,7 @@ import (
 
 // BenchmarkEnvironmentUp measures containers.New (images cached): two
 // regions of three brokers, registry and MinIO with its bucket, all ready,
-// for real Apache Kafka (the default image) and for the kfake image side by
+// for real Apache Kafka and for the kfake image (the default) side by
 // side. It reports medians (`make bench-env` runs 5 of each; target with
 // kfake: 5 s or less). With real Kafka the secondary region starts on
 // first use: ms/up-median is what a primary-only scenario waits for,
