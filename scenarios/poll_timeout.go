@@ -29,7 +29,12 @@ package scenarios
 // the store starts answering every PUT 2s late; as soon as it holds the
 // first one, member B joins the group, which asks A to rebalance while its
 // write is in progress. The latency
-// heals once every record is acked. Asserted, from the data:
+// heals once every record is acked and the coordinator shows the rebalance
+// that join started settled, a rebalance timeout after it began. The run
+// is inconclusive unless a PUT the store held was in flight when the
+// coordinator showed the rebalance begin and stayed held a rebalance
+// timeout past it (or was given up by its writer): a rebalance that only
+// met the tail of a write proves nothing. Asserted, from the data:
 //   - every acked record reaches the bucket (0 lost), and duplicates stay
 //     within the at-least-once bound derived from the run: one object's
 //     worth (the largest object in the bucket) per partition for every
@@ -53,6 +58,7 @@ import (
 	"github.com/pipechaos/pipechaos/harness/nemesis"
 	"github.com/pipechaos/pipechaos/harness/sampler"
 	"github.com/pipechaos/pipechaos/harness/workload"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 const (
@@ -76,7 +82,7 @@ var _ = register(&harness.Scenario{
 		"write inside the poll loop (write in the background, pace with a byte budget, keep allowing " +
 		"rebalances), tune the timeouts so a slow write cannot exceed them, commit only after the write is durable.",
 	Fault: "after 300 acked records every store PUT takes 2s (rebalance and session timeouts 1s); a second " +
-		"sink member joins the group while a PUT is held; healed when the workload is acked",
+		"sink member joins the group while a PUT is held; healed when the workload is acked and the coordinator shows that rebalance settled",
 	Checks: "0 lost; duplicates within one object per revocation; no member is kicked (one member ID per sink " +
 		"process in the coordinator's sampled member list, rebalances_total{kind=\"lost\"} = 0); the group drains",
 	Budget: 25 * time.Second,
@@ -99,28 +105,40 @@ func runPollTimeout(ctx context.Context, r *harness.Run) error {
 	defer pl.close()
 	r.Logf("%s sink member s3sink-a consumes %q alone; session and rebalance timeouts %s", r.Variant, pollTopic, pollTimeout)
 
+	held, ok := watchHeldWrites(r.Env.Store())
+	if !ok {
+		return errors.New("poll-timeout: the store's fault layer cannot be observed on this backend (which PUTs it held)")
+	}
+	defer held.stop()
+	watch := newRebalanceWatch()
+	defer watch.stop()
 	sched := r.Schedule(ctx, nemesis.Step{
 		Nemesis: nemesis.HTTPFault{Service: nemesis.TargetStore, Fault: env.HTTPFault{Latency: pollLatency, Methods: []string{"PUT"}}},
 		Start:   nemesis.AfterAcked(r.History, pollSlowAfter),
-		Heal:    nemesis.AfterAcked(r.History, pollRecords),
+		Heal:    healAfterRebalance(r, watch),
 	})
 	produced := make(chan error, 1)
 	go func() {
 		_, err := r.Produce(ctx, workload.Config{Topic: pollTopic, Records: pollRecords, Rate: pollRate}, pl.prod)
 		produced <- err
 	}()
-	b, err := joinWhileHeld(ctx, r, member("s3sink-b"))
+	b, err := joinWhileHeld(ctx, r, pl.admin, watch, member("s3sink-b"))
 	if err != nil {
 		return errors.Join(err, <-produced)
 	}
 	defer b.close()
-	if err := errors.Join(<-produced, sched.Stop(context.WithoutCancel(ctx))); err != nil {
+	err = <-produced
+	if b.sink != nil && err == nil {
+		err = sched.Wait(ctx) // the heal waits for the coordinator (healAfterRebalance)
+	}
+	if err := errors.Join(err, sched.Stop(context.WithoutCancel(ctx))); err != nil {
 		return err
 	}
 	if b.sink == nil {
 		return harness.Inconclusive("the store never became slow (the workload ended first)")
 	}
 	narrateFaults(r)
+	judgeMeeting(ctx, r, watch, held)
 
 	ok, lag := r.Drained(ctx, env.Primary, sinkGroup, pollTopic, drainTimeout)
 	if !ok {
@@ -152,15 +170,17 @@ func (m *secondMember) close() {
 }
 
 // joinWhileHeld starts the second member once the store holds a PUT: the
-// group must rebalance while member A is writing. Its sink is nil if the
-// store never held one before ctx ended.
-func joinWhileHeld(ctx context.Context, r *harness.Run, build sinkBuilder) (*secondMember, error) {
+// group must rebalance while member A is writing. watch follows that
+// rebalance at the coordinator from just before the join. Its sink is nil
+// if the store never held a PUT before ctx ended.
+func joinWhileHeld(ctx context.Context, r *harness.Run, admin *kgo.Client, watch *rebalanceWatch, build sinkBuilder) (*secondMember, error) {
 	m := &secondMember{}
 	held := func() bool { return r.Env.Store().Faults().Stats().Faulted > 0 }
 	if err := nemesis.When(held)(ctx); err != nil {
 		return m, nil
 	}
 	r.Logf("member s3sink-b joins the group while a PUT is held (every PUT takes %s)", pollLatency)
+	watch.start(ctx, admin, sinkGroup)
 	var err error
 	if m.sink, err = startSink(ctx, r, env.Primary, pollTopic, sinkGroup, build); err != nil {
 		return m, err
