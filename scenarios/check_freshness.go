@@ -35,28 +35,22 @@ func silentCheckFreshness(r *harness.Run, runs *silentRunner, cut int32, res che
 		}
 		return parts[p]
 	}
-	var ds []checker.Delivery
-	events := r.History.Events()
-	for _, e := range events {
-		if e.Type == history.SinkWrite && e.Process == harness.StoreProcess && e.At.After(written[e.Object]) {
-			written[e.Object] = e.At
-		}
+	// One pass over the history: the object writes and the acks, then each
+	// ack is matched to the last write of the object holding its record.
+	type ack struct {
+		partition int32
+		at        time.Time
+		id        uint64
 	}
-	for _, e := range events {
+	var acks []ack
+	for _, e := range r.History.Events() {
 		switch {
-		case e.Type == history.Produce && e.Outcome == history.Acked && e.Topic == silentTopic:
-			sp := get(e.Partition)
-			sp.acked++
-			d := checker.Delivery{Partition: e.Partition, Acked: e.At}
-			if obj, ok := stored[e.RecordID]; ok {
-				d.Stored = written[obj]
-				if d.Stored.IsZero() { // in the bucket, its write never seen: only as of the end
-					d.Stored = end
-				}
-			} else {
-				sp.lost++
+		case e.Type == history.SinkWrite && e.Process == harness.StoreProcess:
+			if e.At.After(written[e.Object]) {
+				written[e.Object] = e.At
 			}
-			ds = append(ds, d)
+		case e.Type == history.Produce && e.Outcome == history.Acked && e.Topic == silentTopic:
+			acks = append(acks, ack{e.Partition, e.At, e.RecordID})
 		case e.Type == history.Metric && e.Metric == batchloader.LagMetric:
 			p, err := strconv.ParseInt(e.Labels["partition"], 10, 32)
 			if err != nil {
@@ -68,6 +62,21 @@ func silentCheckFreshness(r *harness.Run, runs *silentRunner, cut int32, res che
 				sp.jobBreachAt = e.At
 			}
 		}
+	}
+	ds := make([]checker.Delivery, 0, len(acks))
+	for _, a := range acks {
+		sp := get(a.partition)
+		sp.acked++
+		d := checker.Delivery{Partition: a.partition, Acked: a.at}
+		if obj, ok := stored[a.id]; ok {
+			d.Stored = written[obj]
+			if d.Stored.IsZero() { // in the bucket, its write never seen: only as of the end
+				d.Stored = end
+			}
+		} else {
+			sp.lost++
+		}
+		ds = append(ds, d)
 	}
 	if len(written) == 0 {
 		r.Inconclusive("the store recorded no object write: without the write times the harness cannot measure freshness")

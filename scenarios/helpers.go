@@ -167,7 +167,6 @@ func checkKafkaDuplicates(ctx context.Context, r *harness.Run, topic string) err
 	return nil
 }
 
-// storedIDs decodes every object under prefix in the run's bucket and
 // storedIDs reads every record ID the bucket holds under prefix.
 func storedIDs(ctx context.Context, r *harness.Run, prefix string) ([]uint64, error) {
 	var ids []uint64
@@ -187,28 +186,14 @@ func storedObjects(ctx context.Context, r *harness.Run, prefix string) (map[uint
 	return out, err
 }
 
-// eachStored calls fn for every record of every object under prefix.
+// eachStored calls fn for every record of every object under prefix, read
+// by the checker's own store walk.
 func eachStored(ctx context.Context, r *harness.Run, prefix string, fn func(key string, f checker.Found)) error {
 	cl, err := harness.StoreClient(r.Env.Store())
 	if err != nil {
 		return err
 	}
-	bucket := r.Env.Store().Bucket()
-	for info := range cl.ListObjectsIter(ctx, bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
-		if info.Err != nil {
-			return fmt.Errorf("list %s: %w", prefix, info.Err)
-		}
-		obj, err := cl.GetObject(ctx, bucket, info.Key, minio.GetObjectOptions{})
-		if err != nil {
-			return fmt.Errorf("get %s: %w", info.Key, err)
-		}
-		err = checker.DecodeObject(info.Key, obj, func(f checker.Found) { fn(info.Key, f) })
-		obj.Close()
-		if err != nil {
-			return fmt.Errorf("decode %s: %w", info.Key, err)
-		}
-	}
-	return nil
+	return checker.EachRecord(ctx, cl, r.Env.Store().Bucket(), prefix, func(f checker.Found) { fn(f.Object, f) })
 }
 
 // deadLetterCount is what the dead-letter objects under a prefix hold: one

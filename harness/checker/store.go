@@ -49,13 +49,62 @@ type ReadOptions struct {
 
 // ReadStoreWith is ReadStore with options.
 func ReadStoreWith(ctx context.Context, client *minio.Client, bucket, prefix string, c *Checker, opt ReadOptions) error {
+	return walkStore(ctx, client, bucket, prefix, opt, storeVisitor{
+		object:     c.Object,
+		record:     c.Record,
+		corrupt:    c.CorruptObject,
+		incomplete: c.Incomplete,
+	})
+}
+
+// EachRecord calls fn for every record of every object under prefix, in
+// store order (Found.Object names the object), with the same listing,
+// parallel fetching and decoding as ReadStore. It is for readers other than
+// the Checker: a scenario's own question of the bucket (which object holds
+// an ID, what IDs a prefix holds). Unlike ReadStore, any object that cannot
+// be fetched or decoded makes it return an error, after every other object
+// was still read: a caller with no Unknown verdict to give must not take a
+// partial read for the whole bucket.
+func EachRecord(ctx context.Context, client *minio.Client, bucket, prefix string, fn func(Found)) error {
+	var bad []error
+	err := walkStore(ctx, client, bucket, prefix, ReadOptions{}, storeVisitor{
+		record: fn,
+		corrupt: func(key string, err error) {
+			bad = append(bad, fmt.Errorf("decode s3://%s/%s: %w", bucket, key, err))
+		},
+	})
+	return errors.Join(append(bad, err)...)
+}
+
+// storeVisitor is what walkStore tells its reader, object by object in
+// store order. Nil callbacks are skipped.
+type storeVisitor struct {
+	object     func(key string)
+	record     func(Found)
+	corrupt    func(key string, err error)
+	incomplete func(err error) // a listing or fetch that failed
+}
+
+// walkStore lists every object under prefix, sorts them into store order,
+// fetches and decodes them in parallel and feeds them to v one object at a
+// time, in order. Listing and fetch errors go to v.incomplete and are
+// returned joined; a corrupt object goes to v.corrupt only.
+func walkStore(ctx context.Context, client *minio.Client, bucket, prefix string, opt ReadOptions, v storeVisitor) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if opt.Parallel <= 0 {
 		opt.Parallel = 8
 	}
+	incomplete := func(err error) {
+		if v.incomplete != nil {
+			v.incomplete(err)
+		}
+	}
 
-	objs, errs := listObjects(ctx, client, bucket, prefix, c)
+	objs, errs := listObjects(ctx, client, bucket, prefix)
+	for _, err := range errs {
+		incomplete(err)
+	}
 	slices.SortFunc(objs, compareObjects)
 
 	// Up to 2×Parallel objects are fetched, decoded and waiting to be fed
@@ -106,14 +155,18 @@ func ReadStoreWith(ctx context.Context, client *minio.Client, bucket, prefix str
 		}
 		if err := ctx.Err(); err != nil {
 			err = fmt.Errorf("read s3://%s/%s: %w", bucket, prefix, err)
-			c.Incomplete(err)
+			incomplete(err)
 			return errors.Join(append(errs, err)...)
 		}
 		<-tokens
-		c.Object(o.key)
+		if v.object != nil {
+			v.object(o.key)
+		}
 		for _, f := range b.records {
 			f.Object = o.key
-			c.Record(f)
+			if v.record != nil {
+				v.record(f)
+			}
 		}
 		records += int64(len(b.records))
 		objects++
@@ -121,10 +174,10 @@ func ReadStoreWith(ctx context.Context, client *minio.Client, bucket, prefix str
 		switch {
 		case b.transport != nil:
 			err := fmt.Errorf("get s3://%s/%s: %w", bucket, o.key, b.transport)
-			c.Incomplete(err)
+			incomplete(err)
 			errs = append(errs, err)
-		case b.corrupt != nil:
-			c.CorruptObject(o.key, b.corrupt)
+		case b.corrupt != nil && v.corrupt != nil:
+			v.corrupt(o.key, b.corrupt)
 		}
 		if opt.Progress != nil {
 			opt.Progress(objects, records)
@@ -134,7 +187,8 @@ func ReadStoreWith(ctx context.Context, client *minio.Client, bucket, prefix str
 }
 
 // listObjects lists the objects under prefix (directory markers left out).
-func listObjects(ctx context.Context, client *minio.Client, bucket, prefix string, c *Checker) ([]objectName, []error) {
+// A bucket that does not exist holds no objects.
+func listObjects(ctx context.Context, client *minio.Client, bucket, prefix string) ([]objectName, []error) {
 	var (
 		objs []objectName
 		errs []error
@@ -144,9 +198,7 @@ func listObjects(ctx context.Context, client *minio.Client, bucket, prefix strin
 			if minio.ToErrorResponse(info.Err).Code == minio.NoSuchBucket {
 				break
 			}
-			err := fmt.Errorf("list s3://%s/%s: %w", bucket, prefix, info.Err)
-			c.Incomplete(err)
-			errs = append(errs, err)
+			errs = append(errs, fmt.Errorf("list s3://%s/%s: %w", bucket, prefix, info.Err))
 			break
 		}
 		if strings.HasSuffix(info.Key, "/") {

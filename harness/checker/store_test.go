@@ -3,6 +3,7 @@ package checker
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -271,4 +272,36 @@ func TestReadStore(t *testing.T) {
 			t.Errorf("%s\n%v, want unknown, nothing corrupt, one record found", r.Summary(), r.Err())
 		}
 	})
+}
+
+func TestEachRecord(t *testing.T) {
+	ctx := context.Background()
+	const bucket = "sink"
+	client, _ := fakeStore(t, nil)
+	if err := client.MakeBucket(ctx, bucket, minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	put(t, client, bucket, "topics/e/partition=0/e+0+2.avro", ocf(t, workload.SchemaV1, "null", 2, rec(3, "k")))
+	put(t, client, bucket, "topics/e/partition=0/e+0+0.jsonl", []byte(`{"id":1,"key":"k"}`+"\n"+`{"id":2,"key":"k"}`+"\n"))
+	put(t, client, bucket, "other/x.jsonl", []byte(`{"id":9,"key":"k"}`+"\n"))
+
+	var got []string
+	err := EachRecord(ctx, client, bucket, "topics/", func(f Found) { got = append(got, fmt.Sprintf("%d@%s", f.ID, f.Object)) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"1@topics/e/partition=0/e+0+0.jsonl", "2@topics/e/partition=0/e+0+0.jsonl", "3@topics/e/partition=0/e+0+2.avro"}
+	if !slices.Equal(got, want) {
+		t.Errorf("records %v, want %v (store order, objects named)", got, want)
+	}
+
+	put(t, client, bucket, "topics/e/partition=0/e+0+1.avro", []byte("truncated"))
+	got = nil
+	err = EachRecord(ctx, client, bucket, "topics/", func(f Found) { got = append(got, f.Object) })
+	if err == nil || !strings.Contains(err.Error(), "e+0+1.avro") {
+		t.Errorf("a corrupt object gave error %v, want one naming it", err)
+	}
+	if len(got) != 3 {
+		t.Errorf("read %d records around the corrupt object, want the other 3", len(got))
+	}
 }
