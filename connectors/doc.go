@@ -16,7 +16,8 @@
 //     (connectors/headerfilter is ours).
 //   - Policy: a scaling policy for a pool of consumers
 //     (connectors/autoscaler is ours).
-//   - Job: a batch job run again and again (connectors/batchloader is ours).
+//   - Job: a batch job run again and again (connectors/batchloader is ours),
+//     proven by silent-stop in scenarios.JobConformance.
 //
 // A connector only ever sees addresses (Addresses), so the same code runs
 // against every backend. Nothing under connectors/ imports the harness: the

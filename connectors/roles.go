@@ -134,8 +134,34 @@ type Policy interface {
 }
 
 // Job is the role of a batch job that a scheduler runs again and again
-// (connectors/batchloader.Job is ours, with its own report type): each run
-// does its work and returns, and Close releases the job.
+// (connectors/batchloader is ours). Each RunOnce reads what reached the
+// topic since the last run, writes it to the store under
+// JobAddresses.Prefix and returns; a nil error is the run reporting
+// success. The harness counts the runs and judges the job from the bucket
+// and the store's write log alone, never from what RunOnce returns.
+// Close releases the job once the harness no longer runs it.
 type Job interface {
+	RunOnce(ctx context.Context) error
 	Close()
 }
+
+// JobAddresses is everything a batch job under test needs: the
+// environment, where its loads go, and the harness's assignment hook.
+type JobAddresses struct {
+	Addresses
+	// Prefix is where the job writes the records it loads, as objects
+	// under s3://<Bucket>/<Prefix> that the checker reads (JSON lines or
+	// Avro, every record carrying its "id"; see the checker's object
+	// rules). The job's own state (bookmarks) belongs elsewhere in the
+	// bucket. It ends in "/".
+	Prefix string
+	// Assign stands for the consumer group's assignor: before reading, a
+	// run passes the topic's partitions it would read and reads only the
+	// ones returned. Through it the harness injects a rebalance that takes
+	// a partition away from one run. A job that never asks leaves the
+	// fault nothing to act on, and its run is inconclusive.
+	Assign func(partitions []int32) []int32
+}
+
+// JobFactory builds a batch job under test; it is called once per run.
+type JobFactory func(a JobAddresses) (Job, error)

@@ -26,7 +26,7 @@ type silentPartition struct {
 // store, the records in each object from the bucket) and ties a stale
 // partition to the records it never delivered. The job's own SLI is shown
 // beside it.
-func silentCheckFreshness(r *harness.Run, runs *silentRunner, cut int32, res checker.Result, stored map[uint64]string, end time.Time) {
+func silentCheckFreshness(r *harness.Run, runs *silentRunner, cut int32, res checker.Result, stored map[uint64]string, end time.Time, sli bool) {
 	written := map[string]time.Time{} // object → its last write the store answered
 	parts := map[int32]*silentPartition{}
 	get := func(p int32) *silentPartition {
@@ -111,6 +111,9 @@ func silentCheckFreshness(r *harness.Run, runs *silentRunner, cut int32, res che
 		stopped := sp.breachAt.Add(-sp.breachLag) // the ack of its oldest record not yet stored
 		r.Metric("stale_partition", float64(p))
 		job := "the job's own pipeline_lag_seconds never crossed it"
+		if !sli {
+			job = "the job exposes no pipeline_lag_seconds of its own"
+		}
 		if !sp.jobBreachAt.IsZero() {
 			// Shown, not judged: how soon the job's own alert would have fired.
 			latency := sp.jobBreachAt.Sub(stopped)

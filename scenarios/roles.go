@@ -1,8 +1,8 @@
 package scenarios
 
 // The roles other than the sink, in one place: a user's producer
-// (region-outage), transform (null-headers) and scaling policy
-// (rebalance-storm) replace ours for a run, and are judged by the same
+// (region-outage), transform (null-headers), scaling policy
+// (rebalance-storm) and batch job (silent-stop) replace ours for a run, and are judged by the same
 // checks, from outside: the regions' logs, the bucket, the coordinator.
 
 import (
@@ -29,6 +29,7 @@ type userRoles struct {
 	transform   connectors.TransformFactory
 	policy      connectors.PolicyFactory
 	rebalancing autoscaler.Rebalancing
+	job         connectors.JobFactory
 }
 
 func rolesOf(r *harness.Run) *userRoles {
@@ -98,6 +99,27 @@ func PolicyConformance(t *testing.T, factory connectors.PolicyFactory, rebalanci
 func RunPolicyScenario(t *testing.T, factory connectors.PolicyFactory, rebalancing autoscaler.Rebalancing) harness.Outcome {
 	t.Helper()
 	return runRole(t, backends.New(t), "rebalance-storm", &userRoles{label: "the policy of " + t.Name(), policy: factory, rebalancing: rebalancing})
+}
+
+// JobConformance proves a user's incremental batch job with silent-stop:
+// the harness runs the job every 200 ms while records arrive at a steady
+// rate on a five-partition topic, and after the third run a rebalance
+// (JobAddresses.Assign) takes one seeded partition away from the next run.
+// It passes if, after a final run, every acked record is in the bucket
+// under JobAddresses.Prefix exactly once and every partition's freshness —
+// measured by the harness from the producer's acks, the store's write log
+// and the records each object holds — stays within 1 s. What the job's
+// runs report (success or failure) is shown, never judged.
+func JobConformance(t *testing.T, factory connectors.JobFactory) {
+	t.Helper()
+	conformRole(t, "silent-stop", &userRoles{label: "the batch job of " + t.Name(), job: factory})
+}
+
+// RunJobScenario runs silent-stop with the user's batch job and returns
+// the outcome without judging it.
+func RunJobScenario(t *testing.T, factory connectors.JobFactory) harness.Outcome {
+	t.Helper()
+	return runRole(t, backends.New(t), "silent-stop", &userRoles{label: "the batch job of " + t.Name(), job: factory})
 }
 
 func conformRole(t *testing.T, name string, u *userRoles) {

@@ -95,17 +95,19 @@ func runSilentStop(ctx context.Context, r *harness.Run) error {
 		return err
 	}
 	cut := &nemesis.AssignmentCut{Topic: silentTopic, Partition: r.Rand().Int31n(silentPartitions)}
-	job, err := silentJob(r, cut)
+	prefix := "loads/" + silentJobName + "/"
+	job, err := silentJob(r, cut, prefix)
 	if err != nil {
 		return err
 	}
 	defer job.Close()
-	smp := r.Sample(ctx, sampler.Prometheus(job.Metrics(), batchloader.LagMetric), r.StoreProbe())
+	metrics, sli := jobMetrics(job)
+	smp := r.Sample(ctx, sampler.Prometheus(metrics, batchloader.LagMetric), r.StoreProbe())
 	defer smp.Stop()
 
-	r.Logf("the %s batch loader runs every %s over the %d partitions of %q, bookmarks in s3://%s/bookmarks/%s.json; "+
+	r.Logf("the %s batch job runs every %s over the %d partitions of %q, loading under s3://%s/%s; "+
 		"after run %d a rebalance leaves partition %d out of one run",
-		r.Variant, silentInterval, silentPartitions, silentTopic, r.Env.Store().Bucket(), silentJobName, silentCutAfter, cut.Partition)
+		whose(r), silentInterval, silentPartitions, silentTopic, r.Env.Store().Bucket(), prefix, silentCutAfter, cut.Partition)
 	runs := &silentRunner{r: r, job: job, cut: cut}
 	runs.start(ctx)
 	sched := r.Schedule(ctx, nemesis.Step{
@@ -137,7 +139,6 @@ func runSilentStop(ctx context.Context, r *harness.Run) error {
 	smp.Stop()
 	r.Logf("%d runs: %d reported success, %d failed", len(runs.reports), runs.succeeded(time.Time{}), len(runs.reports)-runs.succeeded(time.Time{}))
 
-	prefix := "loads/" + silentJobName + "/"
 	res, err := r.CheckStore(ctx, prefix)
 	if err != nil {
 		return err
@@ -146,6 +147,6 @@ func runSilentStop(ctx context.Context, r *harness.Run) error {
 	if err != nil {
 		return err
 	}
-	silentCheckFreshness(r, runs, cut.Partition, res, stored, end)
+	silentCheckFreshness(r, runs, cut.Partition, res, stored, end, sli)
 	return nil
 }
