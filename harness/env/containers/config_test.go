@@ -36,7 +36,7 @@ func TestImageKinds(t *testing.T) {
 	require.True(t, officialKafka("docker.io/apache/kafka-native:3.9.0"))
 	require.True(t, officialKafka(ApacheKafkaImage), "the locally built Apache Kafka image runs one broker per container")
 	require.False(t, officialKafka(FakeKafkaImage))
-	require.False(t, officialKafka(DefaultKafkaImage))
+	require.True(t, officialKafka(DefaultKafkaImage), "the default is real Apache Kafka")
 	require.True(t, officialRegistry("confluentinc/cp-schema-registry:7.7.1"))
 	require.False(t, officialRegistry(DefaultRegistryImage))
 }

@@ -2,8 +2,10 @@
 // Kafka regions, the schema registry and the object store run in Docker
 // containers on a private network, started with testcontainers-go.
 //
-// Images are local by default (pipechaos/kafka:dev, pipechaos/registry:dev,
-// pipechaos/minio:dev, built FROM scratch by `make images`) and are never
+// Images are local by default (pipechaos/apache-kafka:dev, real Apache
+// Kafka on a debootstrapped JRE; pipechaos/registry:dev and
+// pipechaos/minio:dev, built FROM scratch; the kfake image
+// pipechaos/kafka:dev is the fast option; all by `make images`) and are never
 // pulled: a missing image is an error naming `make images` (or `docker
 // pull` for an official image). Official images (apache/kafka,
 // confluentinc/cp-schema-registry, minio/minio) are selected with the
@@ -18,7 +20,7 @@
 // through in-process HTTP fault layers (fakes/httpfault), whose Stats are
 // the request cost of a run.
 //
-// Faults: Region.Stop/Start stop and start the region's containers (the
+// Faults on the kfake image: Region.Stop/Start stop and start the region's containers (the
 // registry's Stop freezes an in-memory registry so schemas survive); per
 // broker, CrashBroker/RestartBroker, Isolate/Reconnect, InjectError and
 // SlowRequests go to the pipechaos-kafka control API (kfake RemoveNode /

@@ -39,19 +39,18 @@ func newEnv(tb testing.TB, brokers int, opts ...containers.Opt) env.Environment 
 }
 
 // TestEnvironment starts the environment with the configured Kafka image
-// (kfake unless PIPECHAOS_KAFKA_IMAGE says otherwise), uses every role
-// through its clients, runs every fault and proves the same clients
-// recover.
+// (real Apache Kafka unless PIPECHAOS_KAFKA_IMAGE says otherwise), uses
+// every role through its clients, runs every fault and proves the same
+// clients recover.
 func TestEnvironment(t *testing.T) { testEnvironment(t) }
 
-// TestEnvironmentApacheKafka runs the same on real Apache Kafka, one
-// container per broker, whose protocol faults go through the Kafka
-// protocol proxy.
-func TestEnvironmentApacheKafka(t *testing.T) {
-	if c, err := containers.NewConfig(); err == nil && c.KafkaImage == containers.ApacheKafkaImage {
-		t.Skip("TestEnvironment runs on the Apache Kafka image already (PIPECHAOS_KAFKA_IMAGE)")
+// TestEnvironmentFakeKafka runs the same on the kfake image, the fast
+// option, whose protocol faults go through its own control API.
+func TestEnvironmentFakeKafka(t *testing.T) {
+	if c, err := containers.NewConfig(); err == nil && c.KafkaImage == containers.FakeKafkaImage {
+		t.Skip("TestEnvironment runs on the kfake image already (PIPECHAOS_KAFKA_IMAGE)")
 	}
-	testEnvironment(t, containers.KafkaImage(containers.ApacheKafkaImage))
+	testEnvironment(t, containers.KafkaImage(containers.FakeKafkaImage))
 }
 
 func testEnvironment(t *testing.T, opts ...containers.Opt) {

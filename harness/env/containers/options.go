@@ -6,9 +6,11 @@ import (
 	"time"
 )
 
-// Default images, built by `make images`.
+// Default images, built by `make images`. The default Kafka is real Apache
+// Kafka (replication, ISR, elections, KRaft); the kfake image is the fast
+// option (PIPECHAOS_KAFKA_IMAGE=pipechaos/kafka:dev).
 const (
-	DefaultKafkaImage    = FakeKafkaImage
+	DefaultKafkaImage    = ApacheKafkaImage
 	DefaultRegistryImage = "pipechaos/registry:dev"
 	DefaultMinIOImage    = "pipechaos/minio:dev"
 
@@ -35,9 +37,10 @@ type Config struct {
 type Opt func(*Config)
 
 // KafkaImage is the image of the Kafka brokers. Default:
-// $PIPECHAOS_KAFKA_IMAGE, else pipechaos/kafka:dev. apache/kafka and
-// apache/kafka-native run one container per broker; any other image is
-// taken to be a pipechaos-kafka image (one container per region).
+// $PIPECHAOS_KAFKA_IMAGE, else pipechaos/apache-kafka:dev. That image,
+// apache/kafka and apache/kafka-native run one container per broker; any
+// other image is taken to be a pipechaos-kafka image (one container per
+// region, kfake).
 func KafkaImage(ref string) Opt { return func(c *Config) { c.KafkaImage = ref } }
 
 // RegistryImage is the schema registry image. Default:
